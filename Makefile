@@ -1,0 +1,43 @@
+# tcpcryptd build and test entry points. `make test` is the one command that runs the
+# whole suite (as root it includes the network-namespace tests); CI calls it via .ci/run.
+
+GO        ?= go
+PKGS      := ./...
+FUZZTIME  ?= 60s
+BENCHTIME ?= 1s
+
+.PHONY: all build test unit lint fuzz e2e bench vectors setup clean
+
+all: build
+
+build:
+	$(GO) build $(PKGS)
+
+# The whole suite: formatting, vet, staticcheck, then every test with the race detector.
+# Root-only tests (namespaces, nftables) skip themselves with a message when not root.
+test: lint unit
+
+unit:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+lint:
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+# Runs every fuzz target for FUZZTIME each, one after another.
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+# Root-only end-to-end tests against the real kernel (network namespaces).
+e2e:
+	$(GO) test -count=1 -run 'Integration|E2E' -v ./...
+
+bench:
+	./scripts/bench.sh $(BENCHTIME)
+
+vectors:
+	$(GO) run ./internal/cmd/genvectors -o testdata/vectors/tcpcrypt.json
+
+clean:
+	$(GO) clean -testcache

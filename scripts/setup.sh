@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One command for a fresh Debian machine: installs what tcpcryptd needs (as root), fetches
+# the Go modules, builds everything, and runs the main job.
+#
+#   ./scripts/setup.sh               install, build, run the main job
+#   ./scripts/setup.sh --deps-only   install and fetch only (what CI uses before `make test`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH=/usr/local/go/bin:$PATH
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: Go 1.26 or newer is required (https://go.dev/dl); it was not found in PATH" >&2
+  exit 1
+fi
+
+# Debian packages: nft (golden tests compare its listing), iproute2 (network namespaces),
+# make. Installed only when missing, so a prepared machine needs no network for apt.
+need=()
+command -v nft  >/dev/null 2>&1 || need+=(nftables)
+command -v ip   >/dev/null 2>&1 || need+=(iproute2)
+command -v make >/dev/null 2>&1 || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing ${need[*]}; run as root (or install them) first" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${need[@]}"
+fi
+
+go mod download
+go build ./...
+
+if [ "${1:-}" = "--deps-only" ]; then
+  exit 0
+fi
+
+./scripts/main-job.sh
