@@ -1,0 +1,172 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// probeTableName is the throwaway table DetectQueue creates and deletes in the
+// same batch; it never becomes visible.
+const probeTableName = "tcpcrypt-probe"
+
+// table is the daemon's table.
+func table() *nftables.Table {
+	return &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
+}
+
+// deleteIfExists queues "add table; delete table": adding an existing table
+// without NLM_F_EXCL succeeds, so the pair removes t whether or not it existed,
+// inside the batch that also carries the rest.
+func deleteIfExists(conn *nftables.Conn, t *nftables.Table) {
+	conn.AddTable(t)
+	conn.DelTable(t)
+}
+
+// Apply replaces the daemon's table with rs in one atomic batch: delete the
+// table if it exists (a stale copy from an earlier run included), then add the
+// table, its chains and their rules. On error nothing has changed. Other tables
+// are never touched.
+func (rs *Ruleset) Apply(conn *nftables.Conn) error {
+	t := table()
+	deleteIfExists(conn, t)
+	conn.AddTable(t)
+	accept := nftables.ChainPolicyAccept
+	for _, c := range rs.Chains {
+		hook, prio := c.Hook, c.Priority
+		ch := conn.AddChain(&nftables.Chain{
+			Name:     c.Name,
+			Table:    t,
+			Type:     nftables.ChainTypeFilter,
+			Hooknum:  &hook,
+			Priority: &prio,
+			Policy:   &accept,
+		})
+		for _, r := range c.Rules {
+			conn.AddRule(&nftables.Rule{
+				Table:    t,
+				Chain:    ch,
+				Exprs:    r.Exprs,
+				UserData: userdata.AppendString(nil, userdata.TypeComment, r.Comment),
+			})
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("rules: apply table inet %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// Remove deletes the daemon's table if it exists, in one batch; it is not an
+// error when there is none. Other tables are never touched.
+func Remove(conn *nftables.Conn) error {
+	deleteIfExists(conn, table())
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("rules: remove table inet %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// DetectQueue finds out whether the kernel has the native queue expression. In
+// one batch it adds a throwaway table with a regular (unhooked) chain holding a
+// native queue rule, and deletes the table again; the batch either fails as a
+// whole or leaves nothing behind, and no packet ever sees the probe.
+//
+// If the kernel rejects the expression as unknown (ENOENT) or unsupported
+// (EOPNOTSUPP), the answer is QueueCompat. Any other error (for instance EPERM)
+// is returned, since the compat path would fail the same way. The decision is
+// logged to log (nil means discard).
+func DetectQueue(conn *nftables.Conn, log *slog.Logger) (QueueKind, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &nftables.Table{Name: probeTableName, Family: nftables.TableFamilyINet}
+	deleteIfExists(conn, t)
+	conn.AddTable(t)
+	ch := conn.AddChain(&nftables.Chain{Name: "probe", Table: t})
+	conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
+		&expr.Queue{Num: 0, Total: 1, Flag: expr.QueueFlagBypass},
+	}})
+	conn.DelTable(t)
+	err := conn.Flush()
+	switch {
+	case err == nil:
+		log.Info("nftables queue expression available", "queue", QueueNative)
+		return QueueNative, nil
+	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP):
+		log.Info("nftables queue expression unavailable, using xt NFQUEUE target via nft_compat",
+			"queue", QueueCompat, "probe_error", err)
+		return QueueCompat, nil
+	default:
+		return 0, fmt.Errorf("rules: probe queue expression: %w", err)
+	}
+}
+
+// Manager applies and removes the daemon's rules over one nftables connection.
+// It detects the queue mechanism once, on the first Apply. Its methods are safe
+// for concurrent use.
+type Manager struct {
+	mu    sync.Mutex
+	conn  *nftables.Conn
+	log   *slog.Logger
+	queue QueueKind // 0 until detected
+}
+
+// NewManager returns a Manager sending to conn and logging to log (nil means
+// discard).
+func NewManager(conn *nftables.Conn, log *slog.Logger) *Manager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{conn: conn, log: log}
+}
+
+// Apply builds the rule set for cfg and policies and replaces the table with it
+// atomically (Ruleset.Apply). A stale table left by an earlier run is replaced
+// too. On error the previous table, if any, stays in place.
+func (m *Manager) Apply(cfg Config, policies []Policy) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.queue == 0 {
+		k, err := DetectQueue(m.conn, m.log)
+		if err != nil {
+			return err
+		}
+		m.queue = k
+	}
+	rs, err := Build(cfg, policies, m.queue)
+	if err != nil {
+		return err
+	}
+	if err := rs.Apply(m.conn); err != nil {
+		return err
+	}
+	m.log.Info("nftables rules applied", "table", "inet "+TableName, "policies", len(policies),
+		"queue", m.queue, "queue_num", cfg.QueueNum, "queue_count", cfg.queueCount())
+	return nil
+}
+
+// Remove deletes the table (see Remove). Call it on exit, and at start before
+// the first Apply when the daemon should not cover anything yet.
+func (m *Manager) Remove() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := Remove(m.conn); err != nil {
+		return err
+	}
+	m.log.Info("nftables rules removed", "table", "inet "+TableName)
+	return nil
+}
+
+// QueueKind returns the detected queue mechanism, or 0 before the first Apply.
+func (m *Manager) QueueKind() QueueKind {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.queue
+}

@@ -1,0 +1,306 @@
+package rules
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
+	"golang.org/x/sys/unix"
+)
+
+// Expression fragments, spelled out independently of build.go.
+var (
+	tcpExprs = []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{6}},
+	}
+	markExprs = []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, 0x7463)},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
+	accept = &expr.Verdict{Kind: expr.VerdictAccept}
+)
+
+func port(offset uint32, p uint16) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: offset, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(p >> 8), byte(p)}},
+	}
+}
+
+func cat(parts ...any) []expr.Any {
+	var out []expr.Any
+	for _, p := range parts {
+		switch p := p.(type) {
+		case []expr.Any:
+			out = append(out, p...)
+		case expr.Any:
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func nfq(num, total, flags uint16) expr.Any {
+	b := binary.NativeEndian.AppendUint16(nil, num)
+	b = binary.NativeEndian.AppendUint16(b, total)
+	b = binary.NativeEndian.AppendUint16(b, flags)
+	info := xt.Unknown(append(b, 0, 0))
+	return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info}
+}
+
+func TestBuild(t *testing.T) {
+	v6daddr := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV6}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 16,
+			Mask: []byte{0xff, 0xff, 0xff, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, Xor: make([]byte, 16)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: netip.MustParseAddr("2001:db8::").AsSlice()},
+	}
+	v6saddr := append([]expr.Any(nil), v6daddr...)
+	v6saddr[2] = &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16}
+	v4host := func(off uint32) []expr.Any {
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{192, 0, 2, 7}},
+		}
+	}
+	v4any := v4host(0)[:2]
+
+	tests := []struct {
+		name     string
+		edit     func(*Config)
+		policies []Policy
+		kind     QueueKind
+		output   [][]expr.Any // rules after the mark rule
+		input    [][]expr.Any
+	}{
+		{
+			name:     "local opportunistic",
+			policies: []Policy{{Port: 443, Side: SideLocal}},
+			kind:     QueueCompat,
+			output:   [][]expr.Any{cat(tcpExprs, port(0, 443), nfq(7463, 1, 1))},
+			input:    [][]expr.Any{cat(tcpExprs, port(2, 443), nfq(7463, 1, 1))},
+		},
+		{
+			name:     "remote required v6 prefix",
+			policies: []Policy{{Port: 25, Side: SideRemote, Mode: ModeRequired, Prefix: mustPrefix("2001:db8::/33")}},
+			kind:     QueueCompat,
+			output:   [][]expr.Any{cat(v6daddr, tcpExprs, port(2, 25), nfq(7463, 1, 0))},
+			input:    [][]expr.Any{cat(v6saddr, tcpExprs, port(0, 25), nfq(7463, 1, 0))},
+		},
+		{
+			name: "both sides, exclude first, host prefix, /0",
+			policies: []Policy{
+				{Port: 80, Side: SideBoth, Prefix: mustPrefix("0.0.0.0/0")},
+				{Port: 80, Side: SideBoth, Mode: ModeExclude, Prefix: mustPrefix("192.0.2.7/32")},
+			},
+			kind: QueueCompat,
+			output: [][]expr.Any{
+				cat(v4host(16), tcpExprs, port(0, 80), accept),
+				cat(v4host(16), tcpExprs, port(2, 80), accept),
+				cat(v4any, tcpExprs, port(0, 80), nfq(7463, 1, 1)),
+				cat(v4any, tcpExprs, port(2, 80), nfq(7463, 1, 1)),
+			},
+			input: [][]expr.Any{
+				cat(v4host(12), tcpExprs, port(2, 80), accept),
+				cat(v4host(12), tcpExprs, port(0, 80), accept),
+				cat(v4any, tcpExprs, port(2, 80), nfq(7463, 1, 1)),
+				cat(v4any, tcpExprs, port(0, 80), nfq(7463, 1, 1)),
+			},
+		},
+		{
+			name: "native queue range fanout, bypass policy inverted",
+			edit: func(c *Config) {
+				c.QueueNum, c.QueueCount, c.CPUFanout, c.Bypass = 8, 4, true, BypassPolicy{Required: true}
+			},
+			policies: []Policy{{Port: 1, Side: SideLocal, Mode: ModeRequired}, {Port: 2, Side: SideLocal}},
+			kind:     QueueNative,
+			output: [][]expr.Any{
+				cat(tcpExprs, port(0, 1), &expr.Queue{Num: 8, Total: 4, Flag: 3}),
+				cat(tcpExprs, port(0, 2), &expr.Queue{Num: 8, Total: 4, Flag: 2}),
+			},
+			input: [][]expr.Any{
+				cat(tcpExprs, port(2, 1), &expr.Queue{Num: 8, Total: 4, Flag: 3}),
+				cat(tcpExprs, port(2, 2), &expr.Queue{Num: 8, Total: 4, Flag: 2}),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			if tt.edit != nil {
+				tt.edit(&cfg)
+			}
+			rs, err := Build(cfg, tt.policies, tt.kind)
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			if len(rs.Chains) != 2 {
+				t.Fatalf("%d chains", len(rs.Chains))
+			}
+			out, in := rs.Chains[0], rs.Chains[1]
+			if out.Name != "output" || out.Hook != *nftables.ChainHookOutput || out.Priority != -300 {
+				t.Errorf("output chain = %s hook %d prio %d", out.Name, out.Hook, out.Priority)
+			}
+			if in.Name != "input" || in.Hook != *nftables.ChainHookInput || in.Priority != -150 {
+				t.Errorf("input chain = %s hook %d prio %d", in.Name, in.Hook, in.Priority)
+			}
+			for _, c := range []struct {
+				ch   Chain
+				want [][]expr.Any
+			}{{out, tt.output}, {in, tt.input}} {
+				var got [][]expr.Any
+				for _, r := range c.ch.Rules {
+					got = append(got, r.Exprs)
+				}
+				want := append([][]expr.Any{markExprs}, c.want...)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("chain %s (-want +got):\n%s", c.ch.Name, diff)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildComments(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.QueueNum, cfg.QueueCount = 100, 4
+	rs, err := Build(cfg, []Policy{
+		{Port: 443, Side: SideBoth},
+		{Port: 25, Side: SideRemote, Mode: ModeRequired, Prefix: mustPrefix("2001:db8::1/32")},
+		{Port: 22, Side: SideLocal, Mode: ModeExclude},
+	}, QueueCompat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs.Chains[0].Rules {
+		got = append(got, r.Comment)
+	}
+	want := []string{
+		"tcpcryptd own packets",
+		"local 22 exclude: accept",
+		"remote 25 2001:db8::/32 required: queue 100-103 no-bypass",
+		"local 443 opportunistic: queue 100-103 bypass",
+		"remote 443 opportunistic: queue 100-103 bypass",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("comments (-want +got):\n%s", diff)
+	}
+	for _, c := range got {
+		if len(c) > 128 {
+			t.Errorf("comment %q longer than nft's 128-byte limit", c)
+		}
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	ok := []Policy{{Port: 1, Side: SideLocal}}
+	tests := []struct {
+		name     string
+		edit     func(*Config)
+		policies []Policy
+		kind     QueueKind
+		want     error
+	}{
+		{"zero mark", func(c *Config) { c.Mark = 0 }, ok, QueueCompat, ErrConfig},
+		{"queue range past 65535", func(c *Config) { c.QueueNum, c.QueueCount = 65535, 2 }, ok, QueueCompat, ErrConfig},
+		{"fanout single queue", func(c *Config) { c.CPUFanout = true }, ok, QueueCompat, ErrConfig},
+		{"unknown queue kind", nil, ok, 0, ErrConfig},
+		{"bad policy", nil, []Policy{{Port: 0, Side: SideLocal}}, QueueNative, ErrPort},
+		{"duplicate", nil, []Policy{{Port: 1, Side: SideLocal}, {Port: 1, Side: SideBoth}}, QueueNative, ErrDuplicate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			if tt.edit != nil {
+				tt.edit(&cfg)
+			}
+			if _, err := Build(cfg, tt.policies, tt.kind); !errors.Is(err, tt.want) {
+				t.Errorf("Build = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	// Boundary: the last queue may be 65535; QueueCount 0 means 1.
+	cfg := DefaultConfig()
+	cfg.QueueNum, cfg.QueueCount = 65532, 4
+	if _, err := Build(cfg, ok, QueueCompat); err != nil {
+		t.Errorf("queues 65532..65535: %v", err)
+	}
+	cfg.QueueNum, cfg.QueueCount = 65535, 0
+	if _, err := Build(cfg, ok, QueueCompat); err != nil {
+		t.Errorf("queue 65535 count 0: %v", err)
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// The explicit policy: opportunistic fails open, required fails closed.
+	if !c.Bypass.For(ModeOpportunistic) || c.Bypass.For(ModeRequired) || c.Bypass.For(ModeExclude) {
+		t.Errorf("default bypass = %+v", c.Bypass)
+	}
+	if c.Mark != DefaultMark || c.QueueNum != DefaultQueueNum || c.QueueCount != DefaultQueueCount {
+		t.Errorf("DefaultConfig = %+v", c)
+	}
+}
+
+func TestNFQInfoV3(t *testing.T) {
+	// struct xt_NFQ_info_v3 { __u16 queuenum; __u16 queues_total; __u16 flags; }
+	// in host byte order, then zero padding to XT_ALIGN(6) = 8.
+	i := nfqInfoV3{QueueNum: 0x0102, QueuesTotal: 0x0304, Flags: 0x0003}
+	b := i.marshal()
+	want := binary.NativeEndian.AppendUint16(nil, 0x0102)
+	want = binary.NativeEndian.AppendUint16(want, 0x0304)
+	want = binary.NativeEndian.AppendUint16(want, 0x0003)
+	want = append(want, 0, 0)
+	if diff := cmp.Diff(want, b); diff != "" {
+		t.Errorf("marshal (-want +got):\n%s", diff)
+	}
+	for _, in := range [][]byte{b, b[:6]} {
+		got, err := parseNFQInfoV3(in)
+		if err != nil || got != i {
+			t.Errorf("parse(%x) = %+v, %v", in, got, err)
+		}
+	}
+	bad := map[string][]byte{
+		"short":          b[:5],
+		"seven":          b[:7],
+		"long":           append(append([]byte(nil), b...), 0),
+		"nonzero pad":    append(append([]byte(nil), b[:6]...), 0, 1),
+		"unknown flag":   append(append([]byte(nil), b[:4]...), binary.NativeEndian.AppendUint16(nil, 4)...),
+		"empty":          nil,
+		"padding in mid": {0, 0, 0, 0, 0, 0, 0, 0, 0},
+	}
+	for name, in := range bad {
+		if _, err := parseNFQInfoV3(in); err == nil {
+			t.Errorf("%s: parse(%x) succeeded", name, in)
+		}
+	}
+}
+
+func TestEnumStrings(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{SideLocal.String(), "local"}, {SideRemote.String(), "remote"}, {SideBoth.String(), "both"},
+		{Side(0).String(), "side(0)"},
+		{ModeOpportunistic.String(), "opportunistic"}, {ModeRequired.String(), "required"},
+		{ModeExclude.String(), "exclude"}, {Mode(9).String(), "mode(9)"},
+		{QueueNative.String(), "native"}, {QueueCompat.String(), "compat"}, {QueueKind(0).String(), "queuekind(0)"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"testing"
+
+	"github.com/google/nftables/expr"
+)
+
+// FuzzParseNFQInfoV3: the xt_NFQ_info_v3 parser never panics, and whatever it
+// accepts re-encodes to the same leading 6 bytes with zero padding.
+func FuzzParseNFQInfoV3(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(nfqInfoV3{QueueNum: 7463, QueuesTotal: 1, Flags: 1}.marshal())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		i, err := parseNFQInfoV3(b)
+		if err != nil {
+			return
+		}
+		m := i.marshal()
+		if len(m) != nfqInfoV3PaddedLen || !bytes.Equal(m[:6], b[:6]) || m[6] != 0 || m[7] != 0 {
+			t.Fatalf("parse(%x) = %+v, re-encoded %x", b, i, m)
+		}
+	})
+}
+
+// FuzzPolicyJSON: decoding a policy entry never panics; an entry that decodes
+// and validates encodes and decodes back to itself.
+func FuzzPolicyJSON(f *testing.F) {
+	f.Add([]byte(`{"port":443,"side":"local","mode":"opportunistic"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p Policy
+		if err := json.Unmarshal(b, &p); err != nil {
+			return
+		}
+		if p.Validate() != nil {
+			return
+		}
+		out, err := json.Marshal(p)
+		if err != nil {
+			t.Fatalf("marshal valid %+v: %v", p, err)
+		}
+		var back Policy
+		if err := json.Unmarshal(out, &back); err != nil || back != p {
+			t.Fatalf("round trip %s -> %+v, %v; want %+v", out, back, err, p)
+		}
+	})
+}
+
+// FuzzBuild: Build never panics on arbitrary entries and configs, and what it
+// accepts has the documented shape: two chains, the mark rule first, one rule
+// per entry and side, a queue verdict exactly for non-exclude entries.
+func FuzzBuild(f *testing.F) {
+	f.Add(uint16(443), uint8(1), uint8(0), "", uint16(443), uint8(2), uint8(1), "2001:db8::/32", uint16(7463), uint16(1), false, uint32(0x7463), true)
+	f.Fuzz(func(t *testing.T, p1 uint16, s1, m1 uint8, pfx1 string, p2 uint16, s2, m2 uint8, pfx2 string,
+		qnum, qcount uint16, fanout bool, mark uint32, native bool) {
+		mk := func(port uint16, s, m uint8, pfx string) Policy {
+			p := Policy{Port: port, Side: Side(s), Mode: Mode(m)}
+			if pr, err := netip.ParsePrefix(pfx); err == nil {
+				p.Prefix = pr
+			}
+			return p
+		}
+		policies := []Policy{mk(p1, s1, m1, pfx1), mk(p2, s2, m2, pfx2)}
+		cfg := Config{QueueNum: qnum, QueueCount: qcount, CPUFanout: fanout, Mark: mark,
+			Bypass: BypassPolicy{Opportunistic: true}}
+		kind := QueueCompat
+		if native {
+			kind = QueueNative
+		}
+		rs, err := Build(cfg, policies, kind)
+		if err != nil {
+			return
+		}
+		wantRules := 1
+		queued := 0
+		for _, p := range policies {
+			n := 0
+			for _, s := range []Side{SideLocal, SideRemote} {
+				if p.Side&s != 0 {
+					n++
+				}
+			}
+			wantRules += n
+			if p.Mode != ModeExclude {
+				queued += n
+			}
+		}
+		if len(rs.Chains) != 2 {
+			t.Fatalf("%d chains", len(rs.Chains))
+		}
+		for _, c := range rs.Chains {
+			if len(c.Rules) != wantRules {
+				t.Fatalf("chain %s: %d rules, want %d", c.Name, len(c.Rules), wantRules)
+			}
+			q := 0
+			for i, r := range c.Rules {
+				last := r.Exprs[len(r.Exprs)-1]
+				switch last.(type) {
+				case *expr.Queue, *expr.Target:
+					q++
+					if i == 0 {
+						t.Fatal("mark rule queues")
+					}
+				case *expr.Verdict:
+				default:
+					t.Fatalf("rule %d ends with %T", i, last)
+				}
+			}
+			if q != queued {
+				t.Fatalf("chain %s: %d queue rules, want %d", c.Name, q, queued)
+			}
+		}
+	})
+}
