@@ -1,0 +1,135 @@
+package nfq
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/rules"
+)
+
+// Sentinel errors callers may match with errors.Is.
+var (
+	// ErrConfig matches errors for an unusable Config.
+	ErrConfig = errors.New("nfq: bad config")
+	// ErrQueueRange matches errors of ParseQueueRange.
+	ErrQueueRange = errors.New("nfq: bad queue number or range")
+	// ErrRunning is returned by a second call of Run.
+	ErrRunning = errors.New("nfq: Run called twice")
+	// ErrQueueClosed reports that a queue's socket went away while Run was
+	// still supposed to read it.
+	ErrQueueClosed = errors.New("nfq: queue closed unexpectedly")
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxQueueLen    = 4096    // packets the kernel keeps waiting per queue
+	DefaultReadBuffer     = 8 << 20 // bytes of netlink socket receive buffer
+	DefaultWorkerQueueLen = 512     // segments waiting per worker
+	// CopyRange is how many bytes of each packet the kernel copies to us:
+	// all of any IPv4 or IPv6 packet, GSO super-packets included.
+	CopyRange = 0xffff
+)
+
+// Config configures a Dispatcher. NewEngine is required; every other zero
+// field selects a default.
+type Config struct {
+	// QueueNum is the first NFQUEUE number and QueueCount how many
+	// consecutive queues to read, one handle each (default 1). Both zero
+	// select rules.DefaultQueueNum. They must match the rules' Config.
+	QueueNum, QueueCount uint16
+	// Workers is the number of workers, each with its own engine (default
+	// GOMAXPROCS).
+	Workers int
+	// NewEngine makes the engine of worker i (0 <= i < Workers). Required.
+	NewEngine func(worker int) (Engine, error)
+	// Mark is the SO_MARK of the raw injection sockets, so that the queue
+	// rules let injected packets through (default rules.DefaultMark).
+	Mark uint32
+	// MaxQueueLen bounds the packets the kernel keeps waiting for a verdict
+	// per queue (default DefaultMaxQueueLen).
+	MaxQueueLen uint32
+	// FailOpen sets NFQA_CFG_F_FAIL_OPEN: when a queue is full the kernel
+	// accepts packets unchanged instead of dropping them. That keeps
+	// connections alive under overload at the price of sending plaintext on
+	// flows that expected encryption; off by default.
+	FailOpen bool
+	// ReadBuffer is the netlink receive buffer in bytes (default
+	// DefaultReadBuffer); it is set with SO_RCVBUFFORCE when permitted.
+	ReadBuffer int
+	// WorkerQueueLen is how many segments may wait for each worker (default
+	// DefaultWorkerQueueLen). When a worker's queue is full the reader
+	// waits, and the kernel queues (or, past MaxQueueLen, drops).
+	WorkerQueueLen int
+	// Now is the clock passed to Engine.Tick (default time.Now); use the
+	// engines' clock.
+	Now func() time.Time
+	// Logger receives lifecycle events only (nil: discard).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.QueueNum == 0 && c.QueueCount == 0 {
+		c.QueueNum = rules.DefaultQueueNum
+	}
+	if c.QueueCount == 0 {
+		c.QueueCount = 1
+	}
+	if last := uint32(c.QueueNum) + uint32(c.QueueCount) - 1; last > 0xffff {
+		return fmt.Errorf("%w: queues %d..%d exceed 65535", ErrConfig, c.QueueNum, last)
+	}
+	if c.Workers < 0 {
+		return fmt.Errorf("%w: %d workers", ErrConfig, c.Workers)
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.Mark == 0 {
+		c.Mark = rules.DefaultMark
+	}
+	if c.MaxQueueLen == 0 {
+		c.MaxQueueLen = DefaultMaxQueueLen
+	}
+	if c.ReadBuffer <= 0 {
+		c.ReadBuffer = DefaultReadBuffer
+	}
+	if c.WorkerQueueLen <= 0 {
+		c.WorkerQueueLen = DefaultWorkerQueueLen
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// ParseQueueRange parses the -p argument: one queue number ("7463") or an
+// inclusive range ("7463-7466" or "7463:7466"). It returns the first queue
+// and the number of queues.
+func ParseQueueRange(s string) (first, count uint16, err error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	if !isRange {
+		lo, hi, isRange = strings.Cut(s, ":")
+	}
+	a, err := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %q", ErrQueueRange, s)
+	}
+	if !isRange {
+		return uint16(a), 1, nil
+	}
+	b, err := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if err != nil || b < a {
+		return 0, 0, fmt.Errorf("%w: %q", ErrQueueRange, s)
+	}
+	if b-a+1 > 0xffff {
+		return 0, 0, fmt.Errorf("%w: %q spans too many queues", ErrQueueRange, s)
+	}
+	return uint16(a), uint16(b - a + 1), nil
+}

@@ -1,0 +1,68 @@
+// Package nfq is the kernel I/O glue of tcpcryptd: it reads the TCP segments
+// that the rules package steers into NFQUEUE, hands each one to a rewriting
+// engine, writes the engine's verdict back to the kernel, and sends the
+// packets the engine makes through marked raw sockets.
+//
+// Nothing here decides anything about TCP-ENO or tcpcrypt: that is the
+// engine's job. nfq only moves bytes, keeps order and counts.
+//
+// # Data path
+//
+// One NFQUEUE handle is opened per queue number (Config.QueueNum,
+// Config.QueueCount); go-nfqueue runs one reader goroutine per handle and
+// calls our hook on it. The hook works out the direction from the netfilter
+// hook (NF_INET_LOCAL_OUT is engine.Outbound, NF_INET_LOCAL_IN is
+// engine.Inbound), extracts the flow key (local and remote address and port,
+// where local is the source of an outbound segment and the destination of an
+// inbound one), copies the payload (the netlink buffer it lives in is not
+// ours once the hook returns) and hands the copy to one of Config.Workers
+// workers chosen by a hash of the flow key. Both directions of a connection,
+// and both ends of a loopback connection seen at the two hooks, therefore
+// meet on the same worker, and the segments of one flow are processed in the
+// order the kernel queued them.
+//
+// Each worker owns one engine (engines are not safe for concurrent use),
+// made by Config.NewEngine. It calls Process for every segment, and Tick
+// whenever the engine's NextDeadline passes. It applies a Result in this
+// order:
+//
+//  1. ToPeer, then ToLocal packets are injected (Injector), so that a
+//     daemon-made packet such as Init2 precedes the data it enables;
+//  2. a Hold verdict stores the segment's queue and packet id under its
+//     token;
+//  3. Released entries get their late verdicts, in the engine's order;
+//  4. the segment's own verdict is written: Accept as NF_ACCEPT, Drop as
+//     NF_DROP, Replace as NF_ACCEPT with the new packet bytes.
+//
+// # Packets nfq does not hand to an engine
+//
+// Segments seen at a hook other than LOCAL_OUT or LOCAL_IN (only possible if
+// someone else queues to our queue numbers) and packets that are not TCP are
+// accepted unchanged and counted. A TCP packet nfq cannot key (truncated
+// before the ports, an IP fragment, ESP, an unknown IP version) is
+// counted as a parse error and still handed to worker 0's engine, which
+// decides; the engine drops what it cannot parse, because such a segment may
+// belong to an encrypted flow.
+//
+// # Shutdown and held packets
+//
+// A held packet is plaintext that the engine could not yet encrypt (keys were
+// missing). Accepting it unmodified could put application bytes on the wire
+// in the clear on a connection that negotiated encryption, so on shutdown
+// every held packet, and every packet still waiting in a worker's queue, is
+// dropped (NF_DROP). Dropping is safe: TCP retransmits. The kernel applies
+// the same policy on its own: when the queue handle is unbound or its socket
+// closed, it drops every packet still waiting for a verdict.
+//
+// # Errors and logging
+//
+// Nothing is logged per packet. Every anomaly has a counter (Stats). The
+// injected *slog.Logger sees lifecycle events only (start, stop, fatal
+// queue errors).
+//
+// go-nfqueue's reader goroutine stops at the first receive error its error
+// function does not wave through; ours keeps reading after ENOBUFS (the
+// kernel dropped messages because the socket buffer was full; counted) and
+// after error replies to verdicts (counted), and stops only when the socket
+// is closed or Run's context ends.
+package nfq

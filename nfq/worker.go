@@ -1,0 +1,226 @@
+package nfq
+
+import (
+	"sync"
+	"time"
+
+	"github.com/florianl/go-nfqueue/v2"
+
+	"github.com/tcpcryptd/tcpcrypt/engine"
+)
+
+// item is one queued segment on its way to a worker. buf is a pooled copy of
+// the payload, owned by the worker once sent.
+type item struct {
+	buf *[]byte
+	q   int // index of the queue it came from
+	id  uint32
+	dir engine.Dir
+}
+
+// heldRef locates a held segment in the kernel: its queue and packet id.
+type heldRef struct {
+	q  int
+	id uint32
+}
+
+// minRearm is the shortest wait before a Tick for a deadline that has just
+// fired without moving: it keeps an engine that reports a stale deadline
+// from spinning a core.
+const minRearm = time.Millisecond
+
+// worker owns one engine and the segments the engine holds.
+type worker struct {
+	idx    int
+	d      *Dispatcher
+	eng    Engine
+	in     chan item
+	ctl    chan func()
+	exited chan struct{}
+	held   map[engine.Token]heldRef
+	c      counters
+}
+
+func newWorker(d *Dispatcher, idx int, eng Engine) *worker {
+	return &worker{
+		idx:    idx,
+		d:      d,
+		eng:    eng,
+		in:     make(chan item, d.cfg.WorkerQueueLen),
+		ctl:    make(chan func()),
+		exited: make(chan struct{}),
+		held:   make(map[engine.Token]heldRef),
+	}
+}
+
+// run processes segments, timers and Inspect calls until stop is closed.
+func (w *worker) run(stop <-chan struct{}) {
+	defer close(w.exited)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	timer.Stop()
+	var armed, fired time.Time // deadline the timer is set for; last one that fired
+	for {
+		if dl := w.eng.NextDeadline(); !dl.Equal(armed) {
+			armed = dl
+			if dl.IsZero() {
+				timer.Stop()
+			} else {
+				wait := dl.Sub(w.d.cfg.Now())
+				if dl.Equal(fired) && wait < minRearm {
+					wait = minRearm
+				}
+				timer.Reset(wait)
+			}
+		}
+		select {
+		case it := <-w.in:
+			res := w.eng.Process(*it.buf, it.dir)
+			putBuf(it.buf)
+			w.apply(res, &it)
+		case <-timer.C:
+			fired, armed = armed, time.Time{}
+			w.c.inc(cTicks)
+			w.apply(w.eng.Tick(w.d.cfg.Now()), nil)
+		case fn := <-w.ctl:
+			fn()
+		case <-stop:
+			w.shutdown()
+			return
+		}
+	}
+}
+
+// apply carries out res, the result of Process for cur, or of Tick when cur
+// is nil, in the order the package documentation gives.
+func (w *worker) apply(res engine.Result, cur *item) {
+	for _, p := range res.ToPeer {
+		if err := w.d.inj.ToPeer(p); err != nil {
+			w.c.inc(cInjectErrors)
+		} else {
+			w.c.inc(cInjectedToPeer)
+		}
+	}
+	for _, p := range res.ToLocal {
+		if err := w.d.inj.ToLocal(p); err != nil {
+			w.c.inc(cInjectErrors)
+		} else {
+			w.c.inc(cInjectedToLocal)
+		}
+	}
+	if cur != nil && res.Verdict == engine.Hold {
+		if old, dup := w.held[res.Token]; dup {
+			// The engine reused a live token: settle the older segment
+			// rather than lose its id.
+			w.c.inc(cEngineBugs)
+			w.c.heldNow.Add(-1)
+			w.write(old, engine.Drop, nil)
+		}
+		w.held[res.Token] = heldRef{q: cur.q, id: cur.id}
+		w.c.inc(cHeld)
+		w.c.heldNow.Add(1)
+	}
+	for _, r := range res.Released {
+		ref, ok := w.held[r.Token]
+		if !ok {
+			w.c.inc(cEngineBugs)
+			continue
+		}
+		delete(w.held, r.Token)
+		w.c.heldNow.Add(-1)
+		w.c.inc(cReleased)
+		w.write(ref, r.Verdict, r.Packet)
+	}
+	if cur != nil && res.Verdict != engine.Hold {
+		w.write(heldRef{q: cur.q, id: cur.id}, res.Verdict, res.Packet)
+	}
+}
+
+// write sends the verdict v (with pkt for Replace) for the segment at ref.
+// Anything that is not a valid verdict becomes a drop: never pass a segment
+// the engine did not explicitly let through.
+func (w *worker) write(ref heldRef, v engine.Verdict, pkt []byte) {
+	q := w.d.queues[ref.q]
+	var err error
+	switch {
+	case v == engine.Accept:
+		err = q.SetVerdict(ref.id, nfqueue.NfAccept)
+		w.c.inc(cAccepted)
+	case v == engine.Replace && pkt != nil:
+		err = q.SetVerdictModPacket(ref.id, nfqueue.NfAccept, pkt)
+		w.c.inc(cReplaced)
+	default:
+		if v != engine.Drop {
+			w.c.inc(cEngineBugs)
+		}
+		err = q.SetVerdict(ref.id, nfqueue.NfDrop)
+		w.c.inc(cDropped)
+	}
+	if err != nil {
+		w.c.inc(cVerdictErrors)
+	}
+}
+
+// shutdown drops every segment still waiting for this worker and every
+// segment the engine holds (see "Shutdown and held packets" in the package
+// documentation). Errors are ignored: the queues are closed by now, and the
+// kernel drops the packets by itself.
+func (w *worker) shutdown() {
+	for {
+		select {
+		case it := <-w.in:
+			putBuf(it.buf)
+			w.dropAtShutdown(heldRef{q: it.q, id: it.id})
+			continue
+		default:
+		}
+		break
+	}
+	for tok, ref := range w.held {
+		delete(w.held, tok)
+		w.c.heldNow.Add(-1)
+		w.dropAtShutdown(ref)
+	}
+}
+
+func (w *worker) dropAtShutdown(ref heldRef) {
+	_ = w.d.queues[ref.q].SetVerdict(ref.id, nfqueue.NfDrop)
+	w.c.inc(cShutdownDrops)
+}
+
+// Payload copies come from two pools: most segments are small (ACKs, one
+// MTU); GSO super-packets need up to CopyRange bytes.
+const smallBuf = 2048
+
+var (
+	smallPool = sync.Pool{New: func() any { b := make([]byte, 0, smallBuf); return &b }}
+	largePool = sync.Pool{New: func() any { b := make([]byte, 0, CopyRange+1); return &b }}
+)
+
+// getBuf returns a pooled buffer holding a copy of p.
+func getBuf(p []byte) *[]byte {
+	var b *[]byte
+	switch {
+	case len(p) <= smallBuf:
+		b = smallPool.Get().(*[]byte)
+	case len(p) <= CopyRange+1:
+		b = largePool.Get().(*[]byte)
+	default:
+		nb := make([]byte, 0, len(p))
+		b = &nb
+	}
+	*b = append((*b)[:0], p...)
+	return b
+}
+
+// putBuf returns b to its pool.
+func putBuf(b *[]byte) {
+	switch cap(*b) {
+	case smallBuf:
+		*b = (*b)[:0]
+		smallPool.Put(b)
+	case CopyRange + 1:
+		*b = (*b)[:0]
+		largePool.Put(b)
+	}
+}
