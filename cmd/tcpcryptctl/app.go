@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+
+	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError marks errors in the command line (exit status 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// command is what one invocation asks for; run executes it.
+type command struct {
+	addr   string
+	op     string // "rules.list", "rules.add", "rules.del", "status", "sessid", "version"
+	json   bool
+	rule   ctl.Rule
+	local  netip.AddrPort
+	remote netip.AddrPort
+}
+
+// jsonFlag and ruleFlags return fresh flags (cli flags keep parse state).
+func jsonFlag() cli.Flag { return &cli.BoolFlag{Name: "json", Usage: "print JSON"} }
+
+func ruleFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "side", Value: string(ctl.SideLocal), Usage: "which end's port: local, remote or both"},
+		&cli.StringFlag{Name: "prefix", Usage: "only peers inside this address prefix (CIDR)"},
+		&cli.StringFlag{Name: "mode", Value: string(ctl.ModeOpportunistic), Usage: "opportunistic, required or exclude"},
+	}
+}
+
+// newApp builds the command line; each Action builds a command and calls run.
+func newApp(stdout, stderr io.Writer) *cli.App {
+	// act wraps a function that builds the command from the context.
+	act := func(build func(c *cli.Context, cmd *command) error) cli.ActionFunc {
+		return func(c *cli.Context) error {
+			cmd := command{addr: c.String("address"), json: c.Bool("json")}
+			if err := build(c, &cmd); err != nil {
+				return err
+			}
+			return run(c.Context, cmd, c.App.Writer)
+		}
+	}
+	ruleCmd := func(name, usage string) *cli.Command {
+		return &cli.Command{
+			Name: name, Usage: usage, ArgsUsage: "PORT [--side local|remote|both] [--prefix CIDR] [--mode opportunistic|required|exclude]",
+			Flags: ruleFlags(),
+			Action: act(func(c *cli.Context, cmd *command) error {
+				cmd.op = "rules." + name
+				r, err := parseRule(c)
+				cmd.rule = r
+				return err
+			}),
+		}
+	}
+	return &cli.App{
+		Name:      "tcpcryptctl",
+		Usage:     "control tcpcryptd: policy rules, status, session ids",
+		Version:   version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "address", Aliases: []string{"u"},
+				Usage: "control socket path, or :PORT for the localhost TCP port (read-only) (default: $TCPCRYPT_CTL or " + ctl.DefaultAddress + ")"},
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+		// Errors are reported by runMain; never let cli call os.Exit.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			{
+				Name:  "rules",
+				Usage: "list or change the per-port policy rules (changes need root)",
+				Subcommands: []*cli.Command{
+					{
+						Name: "list", Usage: "list the rules", Flags: []cli.Flag{jsonFlag()},
+						Action: act(func(c *cli.Context, cmd *command) error {
+							cmd.op = "rules.list"
+							return noArgs(c)
+						}),
+					},
+					ruleCmd("add", "add a rule"),
+					ruleCmd("del", "delete a rule (all of port, side, prefix and mode must match)"),
+				},
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+			},
+			{
+				Name: "status", Usage: "show the daemon's status and counters", Flags: []cli.Flag{jsonFlag()},
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+				Action: act(func(c *cli.Context, cmd *command) error {
+					cmd.op = "status"
+					return noArgs(c)
+				}),
+			},
+			{
+				Name: "sessid", Usage: "print the session id and TCP-ENO role of a connection", ArgsUsage: "LOCAL REMOTE",
+				Description: "LOCAL and REMOTE are the connection's endpoints as seen from this host, e.g.\n" +
+					"192.0.2.1:40000 198.51.100.7:443 or [2001:db8::1]:40000 [2001:db8::7]:443.\n" +
+					"Prints \"SESSION-ID-HEX ROLE\"; exits 1 with the reason when there is no session id.",
+				Flags:        []cli.Flag{jsonFlag()},
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+				Action: act(func(c *cli.Context, cmd *command) error {
+					cmd.op = "sessid"
+					if c.NArg() != 2 {
+						return usagef("sessid needs LOCAL and REMOTE (got %d arguments)", c.NArg())
+					}
+					var err error
+					if cmd.local, err = netip.ParseAddrPort(c.Args().Get(0)); err != nil {
+						return usagef("LOCAL: %v", err)
+					}
+					if cmd.remote, err = netip.ParseAddrPort(c.Args().Get(1)); err != nil {
+						return usagef("REMOTE: %v", err)
+					}
+					return nil
+				}),
+			},
+			{
+				Name: "version", Usage: "print this tool's and the daemon's versions",
+				Action: act(func(c *cli.Context, cmd *command) error {
+					cmd.op = "version"
+					return noArgs(c)
+				}),
+			},
+		},
+	}
+}
+
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("unexpected argument %q", c.Args().First())
+	}
+	return nil
+}
+
+// parseRule reads PORT and the rule flags. Flags may also follow PORT
+// ("rules add 443 --mode required"), which urfave/cli does not parse by
+// itself, so the arguments after PORT are parsed here with the values given
+// before it as defaults.
+func parseRule(c *cli.Context) (ctl.Rule, error) {
+	if c.NArg() == 0 {
+		return ctl.Rule{}, usagef("missing PORT")
+	}
+	fs := flag.NewFlagSet("rule", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	side := fs.String("side", c.String("side"), "")
+	prefix := fs.String("prefix", c.String("prefix"), "")
+	mode := fs.String("mode", c.String("mode"), "")
+	if err := fs.Parse(c.Args().Tail()); err != nil {
+		return ctl.Rule{}, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return ctl.Rule{}, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	port, err := strconv.ParseUint(c.Args().First(), 10, 16)
+	if err != nil || port == 0 {
+		return ctl.Rule{}, usagef("PORT must be 1..65535, not %q", c.Args().First())
+	}
+	r := ctl.Rule{Port: uint16(port), Side: ctl.Side(*side), Mode: ctl.Mode(*mode)}
+	if *prefix != "" {
+		p, err := netip.ParsePrefix(*prefix)
+		if err != nil {
+			return ctl.Rule{}, usagef("--prefix: %v", err)
+		}
+		r.Prefix = p
+	}
+	if err := r.Validate(); err != nil {
+		return ctl.Rule{}, usageError{err}
+	}
+	return r, nil
+}
+
+// runMain runs the app with args and returns the exit status.
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := newApp(stdout, stderr).RunContext(ctx, args)
+	return report(err, stderr)
+}
+
+// report prints err for a person and maps it to the exit status.
+func report(err error, stderr io.Writer) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue), errors.Is(err, ctl.ErrBadAddress):
+		fmt.Fprintf(stderr, "tcpcryptctl: %v\n", err)
+		return 2
+	case errors.Is(err, ctl.ErrDaemonUnavailable):
+		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(is tcpcryptd running? use -u to give its control address)\n", err)
+	case errors.Is(err, ctl.ErrForbidden):
+		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(rule changes need root, over the unix socket)\n", err)
+	case errors.Is(err, ctl.ErrNoSession):
+		fmt.Fprintf(stderr, "tcpcryptctl: no session id: the connection is not encrypted "+
+			"(TCP-ENO fell back to plain TCP, or the handshake has not finished)\n  %v\n", err)
+	case errors.Is(err, ctl.ErrNotFound):
+		fmt.Fprintf(stderr, "tcpcryptctl: not found: %v\n", err)
+	default:
+		fmt.Fprintf(stderr, "tcpcryptctl: %v\n", err)
+	}
+	return 1
+}

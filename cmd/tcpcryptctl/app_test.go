@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+)
+
+var cmpOpts = cmpopts.EquateComparable(netip.AddrPort{}, netip.Prefix{})
+
+// exec runs tcpcryptctl with args and returns stdout, stderr and exit status.
+func exec(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runMain(context.Background(), append([]string{"tcpcryptctl"}, args...), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func newBackend() *ctltest.Backend {
+	return &ctltest.Backend{
+		StatusValue: ctl.Status{
+			Version: "0.9.0", UptimeSeconds: 3725.4, Queues: []uint16{0, 1, 2},
+			Counters:     map[string]uint64{"fallback_no_eno": 3, "aborted_bad_tag": 1},
+			StartupCheck: ctl.Check{Result: "failed", Detail: "raw socket: permission denied"},
+		},
+		Conns: []ctl.Conn{ctltest.SampleConn(4), {
+			Local: netip.MustParseAddrPort("192.0.2.1:5555"), Remote: netip.MustParseAddrPort("192.0.2.9:80"), State: "plain",
+		}},
+		RuleList: []ctl.Rule{
+			{Port: 443, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic},
+			{Port: 25, Side: ctl.SideRemote, Prefix: netip.MustParsePrefix("2001:db8::/32"), Mode: ctl.ModeRequired},
+		},
+	}
+}
+
+func TestRules(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("rule changes need root")
+	}
+	b := newBackend()
+	path := ctltest.Start(t, ctl.Config{Backend: b})
+
+	out, errOut, code := exec(t, "-u", path, "rules", "list")
+	want := "PORT  SIDE    PREFIX         MODE\n" +
+		"443   local   -              opportunistic\n" +
+		"25    remote  2001:db8::/32  required\n"
+	if code != 0 || out != want {
+		t.Errorf("rules list: exit %d stderr %q\n got:\n%s\nwant:\n%s", code, errOut, out, want)
+	}
+
+	// Flags before and after PORT; defaults side=local, mode=opportunistic.
+	for _, args := range [][]string{
+		{"rules", "add", "--side", "both", "22", "--prefix", "10.0.0.0/8", "--mode", "required"},
+		{"rules", "add", "8080"},
+	} {
+		out, errOut, code := exec(t, append([]string{"-u", path}, args...)...)
+		if code != 0 || !strings.HasPrefix(out, "added ") {
+			t.Errorf("%v: exit %d out %q err %q", args, code, out, errOut)
+		}
+	}
+	out, _, code = exec(t, "-u", path, "rules", "del", "443")
+	if code != 0 || out != "deleted 443/local opportunistic\n" {
+		t.Errorf("rules del: exit %d %q", code, out)
+	}
+	out, _, code = exec(t, "-u", path, "rules", "list", "--json")
+	var got []ctl.Rule
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
+		t.Fatalf("rules list --json: exit %d %v\n%s", code, err, out)
+	}
+	wantRules := []ctl.Rule{
+		{Port: 25, Side: ctl.SideRemote, Prefix: netip.MustParsePrefix("2001:db8::/32"), Mode: ctl.ModeRequired},
+		{Port: 22, Side: ctl.SideBoth, Prefix: netip.MustParsePrefix("10.0.0.0/8"), Mode: ctl.ModeRequired},
+		{Port: 8080, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic},
+	}
+	if diff := cmp.Diff(wantRules, got, cmpOpts); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(out, `"prefix": "10.0.0.0/8"`) || strings.Count(out, `"prefix"`) != 2 {
+		t.Errorf("JSON prefix field: %s", out)
+	}
+
+	// Deleting what is not there, and refused changes.
+	if _, errOut, code := exec(t, "-u", path, "rules", "del", "9999"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("del missing: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := exec(t, "-u", path, "rules", "add", "8080"); code != 1 || !strings.Contains(errOut, "duplicate") {
+		t.Errorf("add duplicate: exit %d %q", code, errOut)
+	}
+}
+
+func TestRulesOverTCPForbidden(t *testing.T) {
+	srv, err := ctl.NewServer(ctl.Config{Backend: newBackend()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addrs()[0].String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	_, errOut, code := exec(t, "-u", addr, "rules", "add", "22")
+	if code != 1 || !strings.Contains(errOut, "forbidden") || !strings.Contains(errOut, "need root") {
+		t.Errorf("add over TCP: exit %d %q", code, errOut)
+	}
+	if out, _, code := exec(t, "-u", addr, "rules", "list"); code != 0 || !strings.Contains(out, "443") {
+		t.Errorf("list over TCP: exit %d %q", code, out)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	path := ctltest.Start(t, ctl.Config{Backend: newBackend()})
+	out, errOut, code := exec(t, "-u", path, "status")
+	want := `version:        0.9.0
+uptime:         1h2m5s
+queues:         0,1,2
+rules:          2
+connections:    2
+fail-open:      no (covered traffic is dropped while the daemon is down)
+startup check:  failed (raw socket: permission denied)
+counters:
+  aborted_bad_tag  1
+  fallback_no_eno  3
+`
+	if code != 0 || out != want {
+		t.Errorf("status: exit %d stderr %q\n got:\n%s\nwant:\n%s", code, errOut, out, want)
+	}
+	out, _, code = exec(t, "-u", path, "status", "--json")
+	var st map[string]any
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
+		t.Fatalf("status --json: exit %d %v", code, err)
+	}
+	for _, k := range []string{"version", "uptime_seconds", "queues", "rules", "connections", "counters", "startup_check", "fail_open"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("status JSON lacks %q: %s", k, out)
+		}
+	}
+}
+
+func TestSessID(t *testing.T) {
+	path := ctltest.Start(t, ctl.Config{Backend: newBackend()})
+	c := ctltest.SampleConn(4)
+	out, errOut, code := exec(t, "-u", path, "sessid", c.Local.String(), c.Remote.String())
+	if want := c.SessionID.String() + " A\n"; code != 0 || out != want {
+		t.Errorf("sessid: exit %d out %q err %q; want %q", code, out, errOut, want)
+	}
+	out, _, code = exec(t, "-u", path, "sessid", "--json", c.Local.String(), c.Remote.String())
+	var got ctl.Conn
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || got.SessionID.String() != c.SessionID.String() {
+		t.Errorf("sessid --json: exit %d %v %s", code, err, out)
+	}
+	tests := []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"192.0.2.1:5555", "192.0.2.9:80"}, 1, "not encrypted"},
+		{[]string{"192.0.2.1:1", "192.0.2.9:80"}, 1, "not found"},
+		{[]string{"192.0.2.1:1"}, 2, "needs LOCAL and REMOTE"},
+		{[]string{"192.0.2.1", "192.0.2.9:80"}, 2, "LOCAL"},
+	}
+	for _, tt := range tests {
+		out, errOut, code := exec(t, append([]string{"-u", path, "sessid"}, tt.args...)...)
+		if code != tt.code || out != "" || !strings.Contains(errOut, tt.stderr) {
+			t.Errorf("sessid %v: exit %d out %q err %q; want %d, %q", tt.args, code, out, errOut, tt.code, tt.stderr)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	path := ctltest.Start(t, ctl.Config{Backend: newBackend(), DaemonVersion: "0.9.0"})
+	out, _, code := exec(t, "-u", path, "version")
+	want := "tcpcryptctl dev (control protocol 1)\ntcpcryptd 0.9.0 (control protocol 1)\n"
+	if code != 0 || out != want {
+		t.Errorf("version: exit %d %q", code, out)
+	}
+}
+
+func TestUsageAndUnavailable(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "nobody")
+	tests := []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"-u", absent, "status"}, 1, "daemon unavailable"},
+		{[]string{"-u", absent, "rules", "list"}, 1, "is tcpcryptd running"},
+		{[]string{"-u", absent, "rules", "add"}, 2, "missing PORT"},
+		{[]string{"-u", absent, "rules", "add", "0"}, 2, "PORT must be"},
+		{[]string{"-u", absent, "rules", "add", "70000"}, 2, "PORT must be"},
+		{[]string{"-u", absent, "rules", "add", "22", "--side", "up"}, 2, "side"},
+		{[]string{"-u", absent, "rules", "add", "22", "--mode", "maybe"}, 2, "mode"},
+		{[]string{"-u", absent, "rules", "add", "22", "--prefix", "10.1.2.3/8"}, 2, "host bits"},
+		{[]string{"-u", absent, "rules", "add", "22", "--prefix", "nonsense"}, 2, "--prefix"},
+		{[]string{"-u", absent, "rules", "add", "22", "23"}, 2, "unexpected argument"},
+		{[]string{"-u", absent, "rules", "add", "22", "--bogus"}, 2, "bogus"},
+		{[]string{"-u", absent, "status", "extra"}, 2, "unexpected argument"},
+		{[]string{"-u", absent, "status", "--bogus"}, 2, "bogus"},
+		{[]string{"-u", "192.0.2.1:7", "status"}, 2, "loopback"},
+	}
+	for _, tt := range tests {
+		_, errOut, code := exec(t, tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.stderr) {
+			t.Errorf("%v: exit %d stderr %q; want %d, %q", tt.args, code, errOut, tt.code, tt.stderr)
+		}
+	}
+}

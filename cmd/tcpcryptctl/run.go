@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/ctl"
+)
+
+// run executes cmd against the daemon and prints the result to w.
+func run(ctx context.Context, cmd command, w io.Writer) error {
+	if cmd.op == "version" {
+		fmt.Fprintf(w, "tcpcryptctl %s (control protocol %d)\n", version, ctl.ProtocolVersion)
+	}
+	c, err := ctl.Dial(ctx, cmd.addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	switch cmd.op {
+	case "version":
+		v, err := c.Version(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "tcpcryptd %s (control protocol %d)\n", v.Daemon, v.Protocol)
+		return nil
+	case "status":
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if cmd.json {
+			return writeJSON(w, st)
+		}
+		return writeStatus(w, st)
+	case "sessid":
+		conn, err := c.SessionIDFor(ctx, cmd.local, cmd.remote)
+		if err != nil {
+			return fmt.Errorf("%s -> %s: %w", cmd.local, cmd.remote, err)
+		}
+		if cmd.json {
+			return writeJSON(w, conn)
+		}
+		_, err = fmt.Fprintf(w, "%s %s\n", conn.SessionID, conn.Role)
+		return err
+	case "rules.list":
+		rules, err := c.Rules(ctx)
+		if err != nil {
+			return err
+		}
+		if cmd.json {
+			if rules == nil {
+				rules = []ctl.Rule{}
+			}
+			return writeJSON(w, rules)
+		}
+		return writeRules(w, rules)
+	case "rules.add":
+		if err := c.AddRule(ctx, cmd.rule); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(w, "added %s\n", cmd.rule)
+		return err
+	case "rules.del":
+		if err := c.DelRule(ctx, cmd.rule); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(w, "deleted %s\n", cmd.rule)
+		return err
+	}
+	return usagef("unknown command %q", cmd.op)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeRules(w io.Writer, rules []ctl.Rule) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "PORT\tSIDE\tPREFIX\tMODE")
+	for _, r := range rules {
+		prefix := "-"
+		if r.Prefix.IsValid() {
+			prefix = r.Prefix.String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Port, r.Side, prefix, r.Mode)
+	}
+	return tw.Flush()
+}
+
+func writeStatus(w io.Writer, st ctl.Status) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	queues := make([]string, len(st.Queues))
+	for i, q := range st.Queues {
+		queues[i] = fmt.Sprint(q)
+	}
+	check := st.StartupCheck.Result
+	if check == "" {
+		check = "-"
+	}
+	if st.StartupCheck.Detail != "" {
+		check += " (" + st.StartupCheck.Detail + ")"
+	}
+	failOpen := "no (covered traffic is dropped while the daemon is down)"
+	if st.FailOpen {
+		failOpen = "yes (covered traffic passes in plain text while the daemon is down)"
+	}
+	fmt.Fprintf(tw, "version:\t%s\n", st.Version)
+	fmt.Fprintf(tw, "uptime:\t%s\n", time.Duration(st.UptimeSeconds*float64(time.Second)).Round(time.Second))
+	fmt.Fprintf(tw, "queues:\t%s\n", strings.Join(queues, ","))
+	fmt.Fprintf(tw, "rules:\t%d\n", st.Rules)
+	fmt.Fprintf(tw, "connections:\t%d\n", st.Connections)
+	fmt.Fprintf(tw, "fail-open:\t%s\n", failOpen)
+	fmt.Fprintf(tw, "startup check:\t%s\n", check)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Counters) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "counters:")
+	names := make([]string, 0, len(st.Counters))
+	for n := range st.Counters {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(tw, "  %s\t%d\n", n, st.Counters[n])
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,175 @@
+// Package ctltest provides an in-memory ctl.Backend and a helper that runs a
+// ctl.Server on a temporary unix socket, for tests of control clients.
+package ctltest
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/tcpcryptd/tcpcrypt/ctl"
+)
+
+// Backend is an in-memory ctl.Backend. Its fields may be set before use;
+// afterwards use the methods, which lock.
+type Backend struct {
+	mu sync.Mutex
+	// StatusValue is returned by Status (with Rules and Connections filled in).
+	StatusValue ctl.Status
+	// Conns are the tracked connections.
+	Conns []ctl.Conn
+	// RuleList holds the rules.
+	RuleList []ctl.Rule
+	// Err, when set, is returned by every call.
+	Err error
+}
+
+var _ ctl.Backend = (*Backend)(nil)
+
+// SetConns replaces the tracked connections.
+func (b *Backend) SetConns(c []ctl.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Conns = c
+}
+
+// SetErr sets the error every call returns (nil clears it).
+func (b *Backend) SetErr(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Err = err
+}
+
+// Status implements ctl.Backend.
+func (b *Backend) Status(context.Context) (ctl.Status, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.StatusValue
+	st.Rules = len(b.RuleList)
+	st.Connections = len(b.Conns)
+	return st, b.Err
+}
+
+// Connections implements ctl.Backend.
+func (b *Backend) Connections(context.Context) ([]ctl.Conn, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	return slices.Clone(b.Conns), nil
+}
+
+// SessionID implements ctl.Backend.
+func (b *Backend) SessionID(_ context.Context, local, remote netip.AddrPort) (ctl.Conn, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return ctl.Conn{}, b.Err
+	}
+	for _, c := range b.Conns {
+		if c.Local == local && c.Remote == remote {
+			if len(c.SessionID) == 0 {
+				return ctl.Conn{}, fmt.Errorf("state %s: %w", c.State, ctl.ErrNoSession)
+			}
+			return c, nil
+		}
+	}
+	return ctl.Conn{}, ctl.ErrNotFound
+}
+
+// Rules implements ctl.Backend.
+func (b *Backend) Rules(context.Context) ([]ctl.Rule, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.RuleList), b.Err
+}
+
+// AddRule implements ctl.Backend; a duplicate wraps ctl.ErrBadRequest.
+func (b *Backend) AddRule(_ context.Context, r ctl.Rule) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return b.Err
+	}
+	if slices.Contains(b.RuleList, r) {
+		return fmt.Errorf("%w: duplicate rule", ctl.ErrBadRequest)
+	}
+	b.RuleList = append(b.RuleList, r)
+	return nil
+}
+
+// DelRule implements ctl.Backend; a missing rule is ctl.ErrNotFound.
+func (b *Backend) DelRule(_ context.Context, r ctl.Rule) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return b.Err
+	}
+	i := slices.Index(b.RuleList, r)
+	if i < 0 {
+		return ctl.ErrNotFound
+	}
+	b.RuleList = slices.Delete(b.RuleList, i, i+1)
+	return nil
+}
+
+// SampleConn returns a deterministic encrypted connection numbered i: IPv4
+// for even i, IPv6 for odd i, role A for even i.
+func SampleConn(i int) ctl.Conn {
+	local := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 1}), uint16(10000+i%50000))
+	remote := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 250)}), 443)
+	role := "A"
+	if i%2 == 1 {
+		local = netip.MustParseAddrPort(fmt.Sprintf("[2001:db8::1]:%d", 10000+i%50000))
+		remote = netip.MustParseAddrPort(fmt.Sprintf("[2001:db8::%x]:443", 2+i%250))
+		role = "B"
+	}
+	sid := make([]byte, 33)
+	sid[0] = 0x23
+	for j := 1; j < len(sid); j++ {
+		sid[j] = byte(i*7 + j)
+	}
+	return ctl.Conn{
+		Local: local, Remote: remote, State: "encrypted", Role: role,
+		TEP: ctl.TEP{Name: "TCPCRYPT_ECDHE_Curve25519", ID: 0x23}, AEAD: "AEAD_AES_128_GCM",
+		SessionID: sid, Resumed: i%3 == 0,
+		BytesIn: uint64(i) * 1000, BytesOut: uint64(i) * 2000, FramesIn: uint64(i), FramesOut: uint64(2 * i),
+		AgeSeconds: float64(i) + 0.5,
+	}
+}
+
+// Start runs a ctl.Server with cfg on a fresh unix socket and returns the
+// socket's path. The server stops, and the test waits for it, at cleanup.
+func Start(tb testing.TB, cfg ctl.Config) string {
+	tb.Helper()
+	// Keep the path short: unix socket paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "ctltest")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "ctl")
+	srv, err := ctl.NewServer(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := srv.Listen(path); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("ctl server: %v", err)
+		}
+	})
+	return path
+}

@@ -1,0 +1,323 @@
+package ctl
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+)
+
+// Peer describes the client on the other end of a control connection.
+type Peer struct {
+	// Network is "unix" or "tcp" for socket clients; anything else (such as
+	// "" for in-process use) is treated like TCP: read-only.
+	Network string
+	// Cred says whether UID, GID and PID hold the peer's credentials, taken
+	// from SO_PEERCRED when it connected.
+	Cred bool
+	UID  uint32
+	GID  uint32
+	PID  int32
+}
+
+// String describes the peer for logs.
+func (p Peer) String() string {
+	if p.Cred {
+		return fmt.Sprintf("%s(uid=%d pid=%d)", p.Network, p.UID, p.PID)
+	}
+	if p.Network == "" {
+		return "in-process"
+	}
+	return p.Network
+}
+
+// authorize decides whether peer may perform op. Read-only operations are
+// open to every client that can connect. Mutations need the unix socket and
+// SO_PEERCRED uid 0: a TCP client's identity cannot be established, and the
+// unix socket is connectable by every local user (see docs/ctl-protocol.md).
+func authorize(op Op, peer Peer) error {
+	if !op.mutates() {
+		return nil
+	}
+	if peer.Network != "unix" {
+		return &Error{Code: CodeForbidden, Message: string(op) + " is only accepted on the unix socket"}
+	}
+	if !peer.Cred {
+		return &Error{Code: CodeForbidden, Message: string(op) + ": peer credentials unavailable"}
+	}
+	if peer.UID != 0 {
+		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("%s needs root (peer uid %d)", op, peer.UID)}
+	}
+	return nil
+}
+
+// errLineTooLong is returned by readLine for a line over the limit.
+var errLineTooLong = errors.New("ctl: line too long")
+
+// readLine returns the next line (without its newline) of at most max bytes,
+// newline excluded. A final line without a newline is returned at EOF.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > max+1 || (err != nil && len(line)+len(frag) > max) {
+			return nil, errLineTooLong
+		}
+		line = append(line, frag...)
+		switch {
+		case err == nil:
+			return line[:len(line)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			return line, nil
+		}
+		return nil, err
+	}
+}
+
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// deadlineWriter refreshes the write deadline before every write, so a
+// client that stops reading is dropped after the timeout.
+type deadlineWriter struct {
+	w       io.Writer
+	d       writeDeadliner
+	timeout time.Duration
+}
+
+func (dw deadlineWriter) Write(p []byte) (int, error) {
+	if dw.d != nil {
+		if err := dw.d.SetWriteDeadline(time.Now().Add(dw.timeout)); err != nil {
+			return 0, err
+		}
+	}
+	return dw.w.Write(p)
+}
+
+// ServeConn serves requests read from r, writing replies to w, until r ends,
+// a write fails, a line is too long or ctx is cancelled. It is what the
+// server runs for each socket client; tests call it directly. If r or w has
+// SetReadDeadline/SetWriteDeadline, the idle and write timeouts are applied.
+// The returned error describes why the conversation ended (nil at EOF).
+func (s *Server) ServeConn(ctx context.Context, r io.Reader, w io.Writer, peer Peer) error {
+	rd, _ := r.(readDeadliner)
+	wd, _ := w.(writeDeadliner)
+	br := bufio.NewReaderSize(r, 4096)
+	bw := bufio.NewWriterSize(deadlineWriter{w: w, d: wd, timeout: s.cfg.WriteTimeout}, 32<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if rd != nil {
+			if err := rd.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)); err != nil {
+				return fmt.Errorf("ctl: set read deadline: %w", err)
+			}
+		}
+		line, err := readLine(br, s.cfg.MaxRequestLine)
+		if errors.Is(err, errLineTooLong) {
+			rep := Response{Error: &Error{Code: CodeTooLarge,
+				Message: fmt.Sprintf("request line longer than %d bytes", s.cfg.MaxRequestLine)}}
+			if werr := writeLine(bw, rep); werr != nil {
+				return werr
+			}
+			if werr := bw.Flush(); werr != nil {
+				return werr
+			}
+			return ErrTooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("ctl: read request: %w", err)
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if err := s.handleLine(ctx, line, bw, peer); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// writeLine encodes v as one JSON line. The protocol version is filled in.
+func writeLine(bw *bufio.Writer, v any) error {
+	switch r := v.(type) {
+	case Response:
+		r.V = ProtocolVersion
+		v = r
+	case StreamItem:
+		r.V = ProtocolVersion
+		v = r
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("ctl: encode reply: %w", err)
+	}
+	b = append(b, '\n')
+	_, err = bw.Write(b)
+	return err
+}
+
+// replyErr writes an error reply for id.
+func replyErr(bw *bufio.Writer, id uint64, err error) error {
+	ce := &Error{Code: codeOf(err), Message: err.Error()}
+	var e *Error
+	if errors.As(err, &e) {
+		ce.Message = e.Message
+	}
+	return writeLine(bw, Response{ID: id, Error: ce})
+}
+
+// replyOK writes a success reply; result nil means no result member.
+func replyOK(bw *bufio.Writer, id uint64, result any) error {
+	rep := Response{ID: id, OK: true}
+	if result != nil {
+		b, err := json.Marshal(result)
+		if err != nil {
+			return replyErr(bw, id, fmt.Errorf("encode result: %w", err))
+		}
+		rep.Result = b
+	}
+	return writeLine(bw, rep)
+}
+
+// handleLine parses one request and writes its reply (one line, or the
+// netstat stream). Only write errors are returned; they end the connection.
+func (s *Server) handleLine(ctx context.Context, line []byte, bw *bufio.Writer, peer Peer) (err error) {
+	var req Request
+	if uerr := json.Unmarshal(line, &req); uerr != nil {
+		return replyErr(bw, 0, &Error{Code: CodeBadRequest, Message: "malformed request: " + uerr.Error()})
+	}
+	if req.V != ProtocolVersion {
+		msg := fmt.Sprintf("protocol version %d not supported; this server speaks %d", req.V, ProtocolVersion)
+		if req.V == 0 {
+			msg = fmt.Sprintf(`missing "v"; this server speaks %d`, ProtocolVersion)
+		}
+		return replyErr(bw, req.ID, &Error{Code: CodeUnsupportedVersion, Message: msg})
+	}
+	if aerr := authorize(req.Op, peer); aerr != nil {
+		// Debug, not Info: any local user could otherwise flood the log.
+		s.log.Debug("ctl: refused", "op", string(req.Op), "peer", peer.String())
+		return replyErr(bw, req.ID, aerr)
+	}
+	// A panicking backend is a daemon bug, but it must not take the daemon
+	// down through its control socket: report it as internal and go on.
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("ctl: panic in handler", "op", string(req.Op), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			// Whatever is buffered consists of whole lines (the backend panicked,
+			// not a write), so the error reply still ends the reply properly.
+			err = replyErr(bw, req.ID, &Error{Code: CodeInternal, Message: "handler failed"})
+		}
+	}()
+	bctx, cancel := context.WithTimeout(ctx, s.cfg.BackendTimeout)
+	defer cancel()
+	return s.dispatch(bctx, req, bw)
+}
+
+// dispatch runs one validated, authorised request.
+func (s *Server) dispatch(ctx context.Context, req Request, bw *bufio.Writer) error {
+	switch req.Op {
+	case OpVersion:
+		return replyOK(bw, req.ID, VersionInfo{Protocol: ProtocolVersion, Daemon: s.cfg.DaemonVersion})
+	case OpStatus:
+		st, err := s.cfg.Backend.Status(ctx)
+		if err != nil {
+			return replyErr(bw, req.ID, err)
+		}
+		return replyOK(bw, req.ID, st)
+	case OpNetstat:
+		return s.netstat(ctx, req, bw)
+	case OpSessID:
+		var a SessIDArgs
+		if err := decodeArgs(req.Args, &a); err != nil {
+			return replyErr(bw, req.ID, err)
+		}
+		if !a.Local.IsValid() || !a.Remote.IsValid() {
+			return replyErr(bw, req.ID, &Error{Code: CodeBadRequest, Message: "sessid needs local and remote addresses"})
+		}
+		a.Local = unmapAddrPort(a.Local)
+		a.Remote = unmapAddrPort(a.Remote)
+		c, err := s.cfg.Backend.SessionID(ctx, a.Local, a.Remote)
+		if err == nil && len(c.SessionID) == 0 {
+			err = ErrNoSession
+		}
+		if err != nil {
+			return replyErr(bw, req.ID, fmt.Errorf("%s -> %s: %w", a.Local, a.Remote, err))
+		}
+		return replyOK(bw, req.ID, c)
+	case OpRulesList:
+		rules, err := s.cfg.Backend.Rules(ctx)
+		if err != nil {
+			return replyErr(bw, req.ID, err)
+		}
+		if rules == nil {
+			rules = []Rule{}
+		}
+		return replyOK(bw, req.ID, RulesResult{Rules: rules})
+	case OpRulesAdd, OpRulesDel:
+		var r Rule
+		if err := decodeArgs(req.Args, &r); err != nil {
+			return replyErr(bw, req.ID, err)
+		}
+		if err := r.Validate(); err != nil {
+			return replyErr(bw, req.ID, err)
+		}
+		var err error
+		if req.Op == OpRulesAdd {
+			err = s.cfg.Backend.AddRule(ctx, r)
+		} else {
+			err = s.cfg.Backend.DelRule(ctx, r)
+		}
+		if err != nil {
+			return replyErr(bw, req.ID, fmt.Errorf("%s %s: %w", req.Op, r, err))
+		}
+		s.log.Info("ctl: rule changed", "op", string(req.Op), "rule", r.String())
+		return replyOK(bw, req.ID, nil)
+	}
+	return replyErr(bw, req.ID, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("unknown op %q", req.Op)})
+}
+
+// netstat streams every connection as its own line, then the final line with
+// the count, so no listing is ever cut short by a size limit.
+func (s *Server) netstat(ctx context.Context, req Request, bw *bufio.Writer) error {
+	conns, err := s.cfg.Backend.Connections(ctx)
+	if err != nil {
+		return replyErr(bw, req.ID, err)
+	}
+	for i := range conns {
+		b, err := json.Marshal(&conns[i])
+		if err != nil {
+			return replyErr(bw, req.ID, fmt.Errorf("encode connection %d: %w", i, err))
+		}
+		if err := writeLine(bw, StreamItem{ID: req.ID, Item: b}); err != nil {
+			return err
+		}
+	}
+	return replyOK(bw, req.ID, NetstatResult{Count: len(conns)})
+}
+
+// decodeArgs decodes a request's arguments strictly (unknown members are
+// refused, so that a misspelt field is not silently ignored).
+func decodeArgs(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return &Error{Code: CodeBadRequest, Message: "missing args"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &Error{Code: CodeBadRequest, Message: "bad args: " + err.Error()}
+	}
+	return nil
+}
