@@ -47,9 +47,14 @@ type Config struct {
 	Workers int
 	// NewEngine makes the engine of worker i (0 <= i < Workers). Required.
 	NewEngine func(worker int) (Engine, error)
-	// Mark is the SO_MARK of the raw injection sockets, so that the queue
-	// rules let injected packets through (default rules.DefaultMark).
+	// Mark is the SO_MARK of the raw sockets that hand packets to the local
+	// stack (ToLocal); both queue chains let it through (default
+	// rules.DefaultMark).
 	Mark uint32
+	// PeerMark is the SO_MARK of the raw sockets that send toward the peer
+	// (ToPeer); only the output chain lets it through, so that on loopback
+	// the receiving end still sees the packet (default rules.DefaultPeerMark).
+	PeerMark uint32
 	// MaxQueueLen bounds the packets the kernel keeps waiting for a verdict
 	// per queue (default DefaultMaxQueueLen).
 	MaxQueueLen uint32
@@ -90,6 +95,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Mark == 0 {
 		c.Mark = rules.DefaultMark
+	}
+	if c.PeerMark == 0 {
+		c.PeerMark = rules.DefaultPeerMark
+	}
+	if c.Mark == c.PeerMark {
+		return fmt.Errorf("%w: mark and peer mark must differ", ErrConfig)
 	}
 	if c.MaxQueueLen == 0 {
 		c.MaxQueueLen = DefaultMaxQueueLen

@@ -119,7 +119,7 @@ func startKernel(t *testing.T, addr string, newEngine func(int) (Engine, error))
 		var err error
 		env.d, err = Open(Config{
 			QueueNum: rcfg.QueueNum, QueueCount: rcfg.QueueCount, Workers: 2,
-			Mark: rcfg.Mark, NewEngine: newEngine,
+			Mark: rcfg.Mark, PeerMark: rcfg.PeerMark, NewEngine: newEngine,
 		})
 		if err != nil {
 			return err

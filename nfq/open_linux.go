@@ -35,7 +35,7 @@ func Open(cfg Config) (*Dispatcher, error) {
 		}
 		queues = append(queues, q)
 	}
-	inj, err := NewRawInjector(cfg.Mark)
+	inj, err := NewRawInjector(cfg.PeerMark, cfg.Mark)
 	if err != nil {
 		closeAll()
 		return nil, err

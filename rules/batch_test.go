@@ -146,6 +146,7 @@ func TestApplyBatch(t *testing.T) {
 		"newtable inet tcpcrypt", "deltable inet tcpcrypt", "newtable inet tcpcrypt",
 		"newchain inet tcpcrypt output",
 		"newrule inet tcpcrypt output", "newrule inet tcpcrypt output", "newrule inet tcpcrypt output",
+		"newrule inet tcpcrypt output",
 		"newchain inet tcpcrypt input",
 		"newrule inet tcpcrypt input", "newrule inet tcpcrypt input", "newrule inet tcpcrypt input",
 		"batch",
@@ -306,7 +307,8 @@ func TestManager(t *testing.T) {
 	if n := probes(); n != 0 {
 		t.Errorf("second Apply probed again (%d probe messages)", n)
 	}
-	if !bytes.Contains(rec.reqs[6].Data, []byte("NFQUEUE\x00")) {
+	// batch, newtable, deltable, newtable, newchain output, two mark rules, then the queue rule.
+	if !bytes.Contains(rec.reqs[7].Data, []byte("NFQUEUE\x00")) {
 		t.Error("second Apply's queue rule carries no NFQUEUE target")
 	}
 

@@ -46,7 +46,8 @@ const (
 // Build returns the rule set for cfg and policies using queue mechanism kind.
 // It validates everything (see Config.Validate and Normalize) and is pure.
 //
-// Each chain starts with a rule accepting packets whose mark is cfg.Mark. Then,
+// Each chain starts with a rule accepting packets whose mark is cfg.Mark; the
+// output chain also accepts cfg.PeerMark (see Config.PeerMark). Then,
 // for every policy entry in Normalize order and for each side it covers (local
 // before remote), one rule matches TCP, the port (output: source port for
 // SideLocal, destination port for SideRemote; input the reverse), and, with a
@@ -70,7 +71,10 @@ func Build(cfg Config, policies []Policy, kind QueueKind) (*Ruleset, error) {
 		if d == dirInput {
 			c = Chain{Name: InputChainName, Hook: *nftables.ChainHookInput, Priority: InputPriority}
 		}
-		c.Rules = append(c.Rules, markRule(cfg.Mark))
+		c.Rules = append(c.Rules, markRule(cfg.Mark, "tcpcryptd packets to the local stack"))
+		if d == dirOutput {
+			c.Rules = append(c.Rules, markRule(cfg.PeerMark, "tcpcryptd packets to the peer"))
+		}
 		for _, p := range norm {
 			for _, s := range []Side{SideLocal, SideRemote} {
 				if p.Side&s != 0 {
@@ -84,9 +88,9 @@ func Build(cfg Config, policies []Policy, kind QueueKind) (*Ruleset, error) {
 }
 
 // markRule accepts the daemon's own packets: meta mark == mark.
-func markRule(mark uint32) Rule {
+func markRule(mark uint32, comment string) Rule {
 	return Rule{
-		Comment: "tcpcryptd own packets",
+		Comment: comment,
 		Exprs: []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(mark)},

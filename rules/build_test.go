@@ -24,6 +24,11 @@ var (
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, 0x7463)},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	}
+	peerMarkExprs = []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, 0x7464)},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
 	accept = &expr.Verdict{Kind: expr.VerdictAccept}
 )
 
@@ -163,7 +168,12 @@ func TestBuild(t *testing.T) {
 				for _, r := range c.ch.Rules {
 					got = append(got, r.Exprs)
 				}
+				// Both chains skip the local mark; only output skips the
+				// peer mark, so a loopback peer's input chain still queues.
 				want := append([][]expr.Any{markExprs}, c.want...)
+				if c.ch.Name == "output" {
+					want = append([][]expr.Any{markExprs, peerMarkExprs}, c.want...)
+				}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("chain %s (-want +got):\n%s", c.ch.Name, diff)
 				}
@@ -188,7 +198,8 @@ func TestBuildComments(t *testing.T) {
 		got = append(got, r.Comment)
 	}
 	want := []string{
-		"tcpcryptd own packets",
+		"tcpcryptd packets to the local stack",
+		"tcpcryptd packets to the peer",
 		"local 22 exclude: accept",
 		"remote 25 2001:db8::/32 required: queue 100-103 no-bypass",
 		"local 443 opportunistic: queue 100-103 bypass",

@@ -16,9 +16,14 @@ type Config struct {
 	// (needs QueueCount > 1). Then the two directions of one connection may reach
 	// different queues, so the reader must share flow state across them.
 	CPUFanout bool
-	// Mark is the packet mark of the daemon's own packets; the chains let
-	// packets with exactly this mark through without queueing. Must not be 0.
+	// Mark is the packet mark of packets the daemon hands to the local stack;
+	// both chains let packets with exactly this mark through without queueing.
+	// Must not be 0.
 	Mark uint32
+	// PeerMark is the packet mark of packets the daemon sends toward the peer;
+	// only the output chain lets them through, so a loopback peer's input
+	// chain still queues them. Must not be 0 nor equal Mark.
+	PeerMark uint32
 	// Bypass chooses fail-open per mode; see BypassPolicy.
 	Bypass BypassPolicy
 }
@@ -59,6 +64,7 @@ func DefaultConfig() Config {
 		QueueNum:   DefaultQueueNum,
 		QueueCount: DefaultQueueCount,
 		Mark:       DefaultMark,
+		PeerMark:   DefaultPeerMark,
 		Bypass:     BypassPolicy{Opportunistic: true, Required: false},
 	}
 }
@@ -74,8 +80,11 @@ func (c Config) queueCount() uint16 {
 // Validate reports an ErrConfig-wrapped error when the mark is 0, the queue
 // range runs past 65535, or CPUFanout is set with a single queue.
 func (c Config) Validate() error {
-	if c.Mark == 0 {
-		return fmt.Errorf("%w: mark must not be 0", ErrConfig)
+	if c.Mark == 0 || c.PeerMark == 0 {
+		return fmt.Errorf("%w: marks must not be 0", ErrConfig)
+	}
+	if c.Mark == c.PeerMark {
+		return fmt.Errorf("%w: mark and peer mark must differ", ErrConfig)
 	}
 	if last := uint32(c.QueueNum) + uint32(c.queueCount()) - 1; last > 0xffff {
 		return fmt.Errorf("%w: queues %d..%d exceed 65535", ErrConfig, c.QueueNum, last)

@@ -12,9 +12,15 @@ const (
 	// InputChainName is the base chain on the input hook.
 	InputChainName = "input"
 
-	// DefaultMark is the packet mark (SO_MARK) of the daemon's own raw socket;
-	// packets carrying it skip the queue rules. 0x7463 is "tc" in ASCII.
+	// DefaultMark is the packet mark (SO_MARK) of what the daemon hands to the
+	// local stack itself; packets carrying it skip both chains. 0x7463 is "tc"
+	// in ASCII.
 	DefaultMark uint32 = 0x7463
+	// DefaultPeerMark is the mark of what the daemon sends toward the peer
+	// itself (Init messages, its own frames, RSTs). Only the output chain skips
+	// it: when the peer is local too (loopback), the input chain must queue the
+	// packet so that the receiving end's engine sees it.
+	DefaultPeerMark uint32 = 0x7464
 	// DefaultQueueNum is the first NFQUEUE number the rules send packets to.
 	DefaultQueueNum uint16 = 7463
 	// DefaultQueueCount is the number of queues used by default.

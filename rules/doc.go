@@ -19,9 +19,12 @@
 //     and later filter rules see the plaintext segments the daemon hands back,
 //     as with a mangle-table rewrite.
 //
-// Each chain first lets through packets that carry the daemon's mark (Mark,
-// DefaultMark): segments the daemon emits itself through its marked raw socket
-// (DESIGN.md invariant 6). Then one rule per policy entry and direction matches
+// Each chain first lets through packets that carry the daemon's local mark
+// (Mark, DefaultMark): segments the daemon hands to the local stack itself
+// through its marked raw socket (DESIGN.md invariant 6). The output chain also
+// lets through the peer mark (PeerMark, DefaultPeerMark) of segments the daemon
+// sends toward the peer; the input chain does not, because on a loopback
+// connection the peer is local and its end of the flow must see them. Then one rule per policy entry and direction matches
 // TCP, the port on the right header field, optionally the peer's address
 // prefix, and either accepts (exclude) or queues the packet.
 //
