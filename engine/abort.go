@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"github.com/tcpcryptd/tcpcrypt/packet"
+	"github.com/tcpcryptd/tcpcrypt/packet/seq"
+)
+
+// Aborts (RFC 8548 §3.3: "abort" is the RFC 793 ABORT: RST, destroy,
+// notify the user). A rewriter notifies the user by a RST toward the local
+// stack as well as toward the peer (DESIGN.md invariant 4).
+
+// abort sends RSTs both ways, counts the reason and leaves the flow in
+// StateAborted, dropping the segment s being processed (nil from a timer).
+func (e *Engine) abort(f *flow, s *seg, r AbortReason) {
+	e.abortErr(f, s, r, nil)
+}
+
+func (e *Engine) abortErr(f *flow, s *seg, r AbortReason, err error) {
+	if f.state.dead() {
+		return
+	}
+	e.ctr.Aborts[r]++
+	f.abortReason = r
+	if err != nil {
+		f.lastErr = err
+	}
+	e.resetPeer(f)
+	e.resetLocal(f)
+	if s != nil {
+		e.drop(DropDead)
+	}
+	e.kill(f, StateAborted)
+}
+
+// kill ends the flow's life: held segments are dropped, buffers freed, and
+// the flow lingers in state st (StateAborted or StateReset).
+func (e *Engine) kill(f *flow, st State) {
+	if !f.state.dead() && st == StateReset {
+		e.ctr.FlowsClosed++
+	}
+	f.state = st
+	f.rstBudget = engineRSTBudget
+	e.dropHeld(f, DropDead)
+	f.rtxAt, f.redeliverAt = seq0Time, seq0Time
+	f.release()
+}
+
+// resetPeer sends RSTs toward the peer at the wire positions its receiver
+// may be at: the end of what we sent and the start of what it has not
+// acknowledged (RFC 5961 accepts only the exact one; a wrong one earns a
+// challenge ACK, which onDead answers exactly).
+func (e *Engine) resetPeer(f *flow) {
+	if !f.peer.seen {
+		return
+	}
+	if !f.local.seen {
+		// We dropped the peer's SYN: answer it as a closed port would.
+		e.toPeer(e.rstToPeer(f, 0, f.peer.isn.Add(1), true))
+		return
+	}
+	ack := f.peer.isn.Add(1)
+	if f.rcvReady {
+		ack = seqAt(f.peer.isn, f.rcv.ackOut())
+	}
+	next := f.local.isn.Add(1)
+	if f.sndReady {
+		next = seqAt(f.local.isn, f.sndNextC())
+	}
+	e.toPeer(e.rstToPeer(f, next, ack, true))
+	if f.sndReady {
+		if una := seqAt(f.local.isn, int64(f.snd.cAcked)); una != next {
+			e.toPeer(e.rstToPeer(f, una, ack, true))
+		}
+	}
+}
+
+// resetLocal sends RSTs toward the local stack at the P positions it may
+// expect next (everything delivered, or what it acknowledged).
+func (e *Engine) resetLocal(f *flow) {
+	if !f.peer.seen || !f.local.seen {
+		if f.local.seen && f.active {
+			// The local stack is in SYN-SENT: a RST acking its SYN resets it.
+			e.toLocal(e.rstToLocal(f, 0, f.local.isn.Add(1), true))
+		}
+		return
+	}
+	ack := f.local.isn.Add(1)
+	if f.sndReady {
+		ack = seqAt(f.local.isn, f.snd.pAckValue())
+	}
+	next := f.peer.isn.Add(1)
+	if f.rcvReady {
+		n := int64(f.rcv.pNext)
+		if f.rcv.finFrame {
+			n++
+		}
+		next = seqAt(f.peer.isn, n)
+	}
+	e.toLocal(e.rstToLocal(f, next, ack, true))
+	if f.rcvReady {
+		if acked := seqAt(f.peer.isn, int64(f.rcv.pAckLocal)); acked != next {
+			e.toLocal(e.rstToLocal(f, acked, ack, true))
+		}
+	}
+}
+
+func (e *Engine) rstToPeer(f *flow, sq, ack seq.Value, withACK bool) []byte {
+	fl := packet.Fields{Src: f.key.local, Dst: f.key.remote, Seq: sq, Flags: packet.FlagRST}
+	if withACK {
+		fl.Ack, fl.Flags = ack, fl.Flags|packet.FlagACK
+	}
+	b, err := packet.Build(nil, &fl)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func (e *Engine) rstToLocal(f *flow, sq, ack seq.Value, withACK bool) []byte {
+	fl := packet.Fields{Src: f.key.remote, Dst: f.key.local, Seq: sq, Flags: packet.FlagRST}
+	if withACK {
+		fl.Ack, fl.Flags = ack, fl.Flags|packet.FlagACK
+	}
+	b, err := packet.Build(nil, &fl)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// onDead handles a segment of an aborted or reset flow: it is dropped, and
+// a segment with an ACK is answered like a closed connection answers it
+// (RFC 9293 §3.10.7.1: RST with seq = SEG.ACK), which is exact even when our
+// own RST was not, so both ends do go away. The answers are bounded.
+func (e *Engine) onDead(f *flow, s *seg) {
+	e.drop(DropDead)
+	if s.has(packet.FlagRST) || !s.has(packet.FlagACK) || f.rstBudget <= 0 {
+		return
+	}
+	f.rstBudget--
+	if s.dir == Outbound {
+		e.toLocal(e.rstToLocal(f, s.ack, 0, false))
+	} else {
+		e.toPeer(e.rstToPeer(f, s.ack, 0, false))
+	}
+}

@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/packet"
+)
+
+// Process handles one segment. pkt is borrowed for the duration of the call
+// only: the engine copies whatever it keeps, and never writes to it. The
+// Result's slices belong to the caller.
+func (e *Engine) Process(pkt []byte, dir Dir) Result {
+	now := e.cfg.Now()
+	if dir == Outbound {
+		e.ctr.PacketsOut++
+	} else {
+		e.ctr.PacketsIn++
+	}
+	var p packet.Packet
+	if err := packet.Parse(pkt, &p); err != nil {
+		if !errors.Is(err, packet.ErrNotTCP) {
+			// A TCP segment we cannot rewrite may belong to an encrypted
+			// flow; passing it could leak or inject plaintext.
+			e.drop(DropUnparsable)
+		}
+		return e.finish()
+	}
+	s := seg{
+		p: &p, raw: pkt, dir: dir,
+		flags: p.TCP.Flags(), seq: p.TCP.Seq(), ack: p.TCP.Ack(),
+		opts: p.TCP.Options(), payload: p.TCP.Payload(),
+	}
+	var key flowKey
+	if dir == Outbound {
+		key = flowKey{local: p.SrcAddrPort(), remote: p.DstAddrPort()}
+	} else {
+		key = flowKey{local: p.DstAddrPort(), remote: p.SrcAddrPort()}
+	}
+	f := e.tab.flows[key]
+	if f == nil {
+		if s.flags&(packet.FlagSYN|packet.FlagACK|packet.FlagRST) == packet.FlagSYN {
+			e.newFlow(key, &s, now)
+		}
+		return e.finish()
+	}
+	f.seen = now
+	e.dispatch(f, &s, now)
+	e.settle(f, now)
+	return e.finish()
+}
+
+// dispatch runs the handler of the flow's state.
+func (e *Engine) dispatch(f *flow, s *seg, now time.Time) {
+	switch f.state {
+	case StateSynSent:
+		e.onSynSent(f, s, now)
+	case StateSynReceived:
+		e.onSynReceived(f, s, now)
+	case StateENOAgreed:
+		e.onENOAgreed(f, s, now)
+	case StateKeyExchange:
+		e.onKeyExchange(f, s, now)
+	case StateEstablished:
+		e.onEstablished(f, s, now)
+	case StateClosed:
+		e.onClosed(f, s, now)
+	case StateAborted, StateReset:
+		e.onDead(f, s)
+	}
+}
+
+// settle updates the flow's place in the table after a packet or timer:
+// forgotten flows leave, others get their next deadline.
+func (e *Engine) settle(f *flow, now time.Time) {
+	if e.tab.flows[f.key] != f {
+		return
+	}
+	e.tab.moved(f)
+	e.tab.schedule(f, e.flowDeadline(f, now))
+}
+
+// Tick runs timers due at now: retransmissions of engine-made segments,
+// re-delivery to the local stack, held-segment and flow timeouts. The
+// Result's Verdict is unused.
+func (e *Engine) Tick(now time.Time) Result {
+	for {
+		f := e.tab.popDue(now)
+		if f == nil {
+			break
+		}
+		e.onTimer(f, now)
+		e.settle(f, now)
+	}
+	return e.finishTick()
+}
+
+// NextDeadline returns when Tick should next run (zero: no timer pending).
+func (e *Engine) NextDeadline() time.Time { return e.tab.nextDeadline() }
+
+// newFlow starts tracking a connection on its first SYN.
+func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
+	mode := Opportunistic
+	if e.cfg.Policy != nil {
+		mode = e.cfg.Policy(key.local, key.remote)
+	}
+	if mode == Exclude {
+		return
+	}
+	if e.tab.full() {
+		if v := e.tab.victim(); v != nil {
+			e.evict(v, now)
+		} else {
+			e.ctr.Fallbacks[FallbackTableFull]++
+			if mode == Required {
+				e.drop(DropRequired)
+			}
+			return
+		}
+	}
+	f := &flow{key: key, mode: mode, created: now, seen: now, heapIdx: -1, urgP: -1}
+	f.active = s.dir == Outbound
+	e.tab.add(f)
+	e.ctr.FlowsTracked++
+	if f.active {
+		e.startActive(f, s, now)
+	} else {
+		e.startPassive(f, s, now)
+	}
+	e.settle(f, now)
+}
+
+// forget drops the flow from the table: its later packets pass untouched.
+// Held segments are dropped (TCP retransmits them).
+func (e *Engine) forget(f *flow) {
+	e.dropHeld(f, DropDead)
+	f.release()
+	e.tab.remove(f)
+}
+
+// fallback forgets a flow whose ENO negotiation failed, so that it goes on
+// as plain TCP (DESIGN.md invariant 8), or aborts it under Required.
+func (e *Engine) fallback(f *flow, s *seg, r FallbackReason) {
+	e.ctr.Fallbacks[r]++
+	if f.mode == Required {
+		e.abort(f, s, AbortRequired)
+		return
+	}
+	e.forget(f)
+}
+
+// evict makes room in a full table.
+func (e *Engine) evict(f *flow, now time.Time) {
+	e.ctr.FlowsEvicted++
+	if f.mode == Required && !f.state.dead() {
+		// A required connection must not go on as plain TCP.
+		e.abort(f, nil, AbortEvicted)
+	}
+	e.forget(f)
+}
+
+// flowDeadline computes the flow's next timer.
+func (e *Engine) flowDeadline(f *flow, now time.Time) time.Time {
+	var d time.Time
+	min := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	switch {
+	case f.state.dead():
+		min(f.seen.Add(e.cfg.CloseTimeout))
+	case f.state.halfOpen():
+		min(f.created.Add(e.cfg.HalfOpenTimeout))
+	default:
+		min(f.seen.Add(e.cfg.IdleTimeout))
+		if f.state == StateKeyExchange {
+			min(f.created.Add(e.cfg.HalfOpenTimeout))
+		}
+	}
+	if len(f.held) > 0 {
+		min(f.held[0].at.Add(e.cfg.HoldTimeout))
+	}
+	min(f.rtxAt)
+	min(f.redeliverAt)
+	return d
+}
+
+// onTimer handles a flow whose deadline passed.
+func (e *Engine) onTimer(f *flow, now time.Time) {
+	switch {
+	case f.state.dead():
+		if !now.Before(f.seen.Add(e.cfg.CloseTimeout)) {
+			e.ctr.FlowsExpired++
+			e.forget(f)
+			return
+		}
+	case f.state.halfOpen():
+		if !now.Before(f.created.Add(e.cfg.HalfOpenTimeout)) {
+			e.ctr.FlowsExpired++
+			if f.mode == Required {
+				e.abort(f, nil, AbortInitTimeout)
+			}
+			e.forget(f)
+			return
+		}
+	default:
+		if !now.Before(f.seen.Add(e.cfg.IdleTimeout)) {
+			// Forgetting an encrypted flow would let its next segment
+			// pass in plaintext: abort it instead.
+			e.ctr.FlowsExpired++
+			e.abort(f, nil, AbortIdle)
+			e.forget(f)
+			return
+		}
+		if f.state == StateKeyExchange && !now.Before(f.created.Add(e.cfg.HalfOpenTimeout)) {
+			e.abort(f, nil, AbortInitTimeout)
+			return
+		}
+	}
+	e.expireHeld(f, now)
+	if !f.rtxAt.IsZero() && !now.Before(f.rtxAt) {
+		e.retransmit(f, now)
+	}
+	if !f.redeliverAt.IsZero() && !now.Before(f.redeliverAt) {
+		e.redeliver(f, now)
+	}
+}

@@ -1,0 +1,365 @@
+package engine
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/tcpcryptd/tcpcrypt/packet/seq"
+)
+
+// Frame layout constants (RFC 8548 §4.2): control(1) | clen(2) | ciphertext,
+// where the ciphertext is the AEAD of flags(1) [| urgent(2)] | data and ends
+// with a 16-byte tag. The AEADs of RFC 8548 are stream ciphers, so data byte
+// k of a frame sits at wire byte hdr+k of that frame.
+const (
+	frameTag       = 16
+	frameHdr       = 4 // control, clen, flags
+	frameHdrURG    = 6 // ... and the urgent field
+	frameOverhead  = frameHdr + frameTag
+	maxFrameClen   = 65535
+	maxFrameData   = maxFrameClen - frameTag - 1     // 65518 (RFC 8548 §3.6)
+	maxFrameDataUR = maxFrameClen - frameTag - 1 - 2 // with URGp
+	minFrameClen   = frameTag + 1                    // flags byte and tag
+	segGrowth      = frameOverhead + 2 + 4           // worst growth of one segment: URGp and 45 02 padded
+)
+
+// frameSpec is what a frame says besides its data.
+type frameSpec struct {
+	rekey  bool   // control rekey bit: first frame under a new generation
+	fin    bool   // FINp
+	urg    bool   // URGp
+	urgent uint16 // urgent field, meaningful with urg
+}
+
+// sealFunc appends the sealed frame for (spec, data) at wire offset off to
+// dst. sendHalf does not know keys; the flow supplies this.
+type sealFunc func(dst []byte, off uint64, spec frameSpec, data []byte) ([]byte, error)
+
+// sentFrame records one frame of the local->peer wire stream until the peer
+// acknowledges all of it (retransmission fidelity, DESIGN.md invariant 3).
+type sentFrame struct {
+	p0, p1 uint64 // plaintext range; p0 == p1 for an empty frame
+	c0, c1 uint64 // wire range
+	hdr    uint8  // wire bytes before the first data byte (frameHdr or frameHdrURG)
+	fin    bool   // carries FINp
+	engine bool   // made by the engine (empty rekey frame): the engine retransmits it
+}
+
+var (
+	errSendAfterFIN = errors.New("engine: data after FIN")
+	errSendFreed    = errors.New("engine: bytes already acknowledged and freed")
+)
+
+// sendHalf is the local->peer direction of an encrypted flow: the mapping
+// between the kernel's plaintext stream P and the wire stream C, and the
+// exact bytes of every unacknowledged frame.
+//
+// C starts with the Init message (absent on a resumed session), then frames.
+// Frames are contiguous in C and in P (empty frames take no P space), and
+// sorted in both.
+type sendHalf struct {
+	isn seq.Value // local ISN (same in P and C)
+
+	q       byteQueue   // wire bytes from the first unacknowledged byte to cNext
+	frames  []sentFrame // frames not yet wholly acknowledged, oldest first
+	fh      int         // index of the first live frame in frames
+	initLen uint64      // length of the Init message at C offset 0
+
+	pNext, cNext   uint64 // end of the framed P and C streams
+	pAcked, cAcked uint64 // P ack reported to the kernel; highest C ack from the peer
+
+	fin      bool // the FINp frame exists: P FIN at pNext, wire FIN at cNext
+	finAcked bool // the peer acknowledged the wire FIN
+
+	chunk int      // largest data per frame made from one segment
+	seal  sealFunc // nil until keys exist
+
+	frameCount uint64 // frames made, for Snapshot
+	bytesOut   uint64 // plaintext bytes framed
+}
+
+// init prepares the half for a stream with SYN isn whose C stream opens
+// with the Init message msg (nil on resumption).
+func (h *sendHalf) init(isn seq.Value, msg []byte, chunk int) {
+	h.isn = isn
+	h.q.reset(0)
+	h.q.write(msg)
+	h.initLen = uint64(len(msg))
+	h.cNext = h.initLen
+	h.chunk = chunk
+}
+
+func (h *sendHalf) live() []sentFrame { return h.frames[h.fh:] }
+
+// buffered is the number of wire bytes kept for retransmission.
+func (h *sendHalf) buffered() int { return h.q.size() }
+
+// cStart maps the first byte of a kernel segment at P offset s (pAcked <= s
+// <= pNext) to the wire offset of its first byte: a frame edge maps to the
+// start of the frame there (so engine-made empty frames at that edge are
+// resent with it), a position inside a frame to the matching ciphertext
+// byte.
+func (h *sendHalf) cStart(s uint64) uint64 {
+	fr := h.live()
+	i := sort.Search(len(fr), func(i int) bool {
+		f := &fr[i]
+		return f.p1 > s || (f.p1 == s && f.p0 == s)
+	})
+	if i == len(fr) {
+		return h.cNext
+	}
+	f := &fr[i]
+	if s <= f.p0 {
+		return f.c0
+	}
+	return f.c0 + uint64(f.hdr) + (s - f.p0)
+}
+
+// cEnd maps the end e of a kernel segment (pAcked <= e <= pNext) to the end
+// of its wire bytes: always a frame edge, extended to the end of the frame
+// holding byte e-1 and past any empty frames at e. Ending on frame edges
+// means every segment the kernel sends from a frame start delivers at least
+// one whole frame, so the receiver can verify it and the kernel sees
+// progress, however the kernel resegments.
+func (h *sendHalf) cEnd(e uint64) uint64 {
+	fr := h.live()
+	i := sort.Search(len(fr), func(i int) bool {
+		f := &fr[i]
+		return f.p0 > e || (f.p0 == e && f.p1 > e)
+	})
+	if i == len(fr) {
+		return h.cNext
+	}
+	return fr[i].c0
+}
+
+// cPoint maps a P position that carries no data (the sequence number of a
+// pure ACK, keep-alive or zero-window probe, RST, or an urgent pointer).
+func (h *sendHalf) cPoint(p int64) int64 {
+	switch {
+	case p >= int64(h.pNext):
+		return int64(h.cNext) + (p - int64(h.pNext))
+	case p < int64(h.pAcked):
+		// Below everything unacknowledged: keep the distance below the
+		// acknowledged edge, so a probe at snd.una-1 stays an old
+		// sequence number that makes the peer answer with an ACK.
+		return int64(h.cAckedEdge()) - (int64(h.pAcked) - p)
+	default:
+		return int64(h.cStart(uint64(p)))
+	}
+}
+
+// cAckedEdge is the wire offset that corresponds to pAcked.
+func (h *sendHalf) cAckedEdge() uint64 {
+	if fr := h.live(); len(fr) > 0 {
+		return fr[0].c0
+	}
+	return h.cNext
+}
+
+// frame appends frames for the new kernel bytes data at P offset pNext,
+// splitting at the chunk size. fin puts FINp on the last one (an empty FINp
+// frame when data is empty); urgAt, when >= 0, is the P offset of the urgent
+// byte, announced with URGp on every frame made.
+func (h *sendHalf) frame(data []byte, fin bool, urgAt int64) error {
+	if h.fin {
+		return errSendAfterFIN
+	}
+	for first := true; first || len(data) > 0; first = false {
+		n := len(data)
+		limit := h.chunk
+		if urgAt >= 0 && limit > maxFrameDataUR {
+			limit = maxFrameDataUR
+		} else if limit > maxFrameData {
+			limit = maxFrameData
+		}
+		if n > limit {
+			n = limit
+		}
+		spec := frameSpec{fin: fin && n == len(data)}
+		if urgAt >= 0 {
+			spec.urg = true
+			d := urgAt - int64(h.pNext)
+			if d < 0 {
+				d = 0
+			}
+			if d > 0xffff {
+				d = 0xffff
+			}
+			spec.urgent = uint16(d)
+		}
+		if err := h.appendFrame(spec, data[:n], false); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// appendEmpty appends an empty frame made by the engine (a rekey frame) and
+// returns its wire range.
+func (h *sendHalf) appendEmpty(spec frameSpec) (c0, c1 uint64, err error) {
+	if h.fin {
+		return 0, 0, errSendAfterFIN
+	}
+	c0 = h.cNext
+	if err := h.appendFrame(spec, nil, !spec.fin); err != nil {
+		return 0, 0, err
+	}
+	return c0, h.cNext, nil
+}
+
+func (h *sendHalf) appendFrame(spec frameSpec, data []byte, engine bool) error {
+	if h.q.end() != h.cNext {
+		// The queue was emptied past cNext by an ack beyond it; cannot
+		// happen because acks are clamped to what was sent.
+		h.q.reset(h.cNext)
+	}
+	b := h.q.tail(len(data) + frameHdrURG + frameTag)
+	n0 := len(b)
+	b, err := h.seal(b, h.cNext, spec, data)
+	if err != nil {
+		return err
+	}
+	h.q.commit(b)
+	f := sentFrame{
+		p0: h.pNext, p1: h.pNext + uint64(len(data)),
+		c0: h.cNext, c1: h.cNext + uint64(len(b)-n0),
+		hdr: frameHdr, fin: spec.fin, engine: engine,
+	}
+	if spec.urg {
+		f.hdr = frameHdrURG
+	}
+	h.pushFrame(f)
+	h.pNext, h.cNext = f.p1, f.c1
+	h.fin = spec.fin
+	h.frameCount++
+	h.bytesOut += uint64(len(data))
+	return nil
+}
+
+func (h *sendHalf) pushFrame(f sentFrame) {
+	if h.fh > 0 && len(h.frames) == cap(h.frames) && h.fh >= len(h.frames)/2 {
+		n := copy(h.frames, h.frames[h.fh:])
+		h.frames = h.frames[:n]
+		h.fh = 0
+	}
+	h.frames = append(h.frames, f)
+}
+
+// bytes returns the wire bytes [c0, c1), which must not have been freed.
+func (h *sendHalf) bytes(c0, c1 uint64) ([]byte, error) {
+	if c0 < h.q.start() || c1 > h.q.end() || c0 > c1 {
+		return nil, errSendFreed
+	}
+	return h.q.view(c0, c1), nil
+}
+
+// onAck processes the peer's cumulative wire ack c (an offset; -1 acks only
+// the SYN) and returns the P ack to give the kernel. An ack of bytes never
+// sent returns ok=false and changes nothing.
+func (h *sendHalf) onAck(c int64) (p int64, ok bool) {
+	maxAck := int64(h.cNext)
+	if h.fin {
+		maxAck++
+	}
+	if c > maxAck {
+		return h.pAckValue(), false
+	}
+	if c <= int64(h.cAcked) {
+		return h.pAckValue(), true
+	}
+	h.cAcked = uint64(c)
+	fr := h.live()
+	k := 0
+	for k < len(fr) && fr[k].c1 <= h.cAcked {
+		k++
+	}
+	h.fh += k
+	if h.fh == len(h.frames) {
+		h.frames = h.frames[:0]
+		h.fh = 0
+	}
+	keep := min(h.cAcked, h.cNext)
+	if fr := h.live(); len(fr) > 0 {
+		h.pAcked = fr[0].p0
+		keep = min(fr[0].c0, keep)
+	} else {
+		h.pAcked = h.pNext
+	}
+	if h.cAcked < h.initLen {
+		keep = 0 // the Init message is resent whole by the engine
+	}
+	h.q.discard(keep)
+	if h.fin && c == maxAck {
+		h.finAcked = true
+	}
+	return h.pAckValue(), true
+}
+
+// pAckValue is the current P ack offset for the kernel, counting an
+// acknowledged FIN.
+func (h *sendHalf) pAckValue() int64 {
+	if h.finAcked {
+		return int64(h.pNext) + 1
+	}
+	return int64(h.pAcked)
+}
+
+// initAcked reports whether the peer acknowledged the whole Init message.
+func (h *sendHalf) initAcked() bool { return h.cAcked >= h.initLen }
+
+// sackToP maps a SACK block [c0, c1) of the peer to P. Frame data byte k
+// sits at wire byte hdr+k, so received ciphertext stands for received
+// plaintext, but only so far as the kernel will still resend what the frame
+// lacks: of a frame whose start the block misses, the first data byte is
+// not reported, and of one whose end (tag) it misses, the last; the
+// kernel's retransmission of those bytes then covers the whole frame
+// (cEnd). Reporting exact ranges matters: a tail-loss probe that starts
+// inside a frame must be SACKed as the kernel sent it. ok=false when
+// nothing remains.
+func (h *sendHalf) sackToP(c0, c1 uint64) (p0, p1 uint64, ok bool) {
+	fr := h.live()
+	i := sort.Search(len(fr), func(i int) bool { return fr[i].c1 > c0 })
+	k := sort.Search(len(fr), func(i int) bool { return fr[i].c0 >= c1 }) - 1
+	if i >= len(fr) || k < i {
+		return 0, 0, false
+	}
+	first, last := &fr[i], &fr[k]
+	p0 = first.p0
+	if c0 > first.c0 {
+		p0 = max(first.pAt(c0), first.p0+1)
+	}
+	p1 = last.p1
+	if c1 < last.c1 {
+		p1 = min(last.pAt(c1), last.p1-min(last.p1-last.p0, 1))
+	}
+	return p0, p1, p1 > p0
+}
+
+// pAt is the P offset of the first data byte at or after wire offset c
+// (c within the frame; header bytes map to p0, tag bytes to p1).
+func (f *sentFrame) pAt(c uint64) uint64 {
+	d := f.c0 + uint64(f.hdr)
+	if c <= d {
+		return f.p0
+	}
+	return min(f.p0+(c-d), f.p1)
+}
+
+// unackedEngineFrames calls fn for each live frame the engine made itself.
+func (h *sendHalf) unackedEngineFrames(fn func(f *sentFrame)) {
+	fr := h.live()
+	for i := range fr {
+		if fr[i].engine {
+			fn(&fr[i])
+		}
+	}
+}
+
+// release frees all buffers.
+func (h *sendHalf) release() {
+	h.q.release()
+	h.frames = nil
+	h.fh = 0
+}

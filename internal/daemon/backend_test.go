@@ -1,0 +1,338 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tcpcryptd/tcpcrypt/crypto"
+	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/eno"
+	"github.com/tcpcryptd/tcpcrypt/nfq"
+	"github.com/tcpcryptd/tcpcrypt/packet"
+	"github.com/tcpcryptd/tcpcrypt/rules"
+)
+
+// fakeEngines runs Inspect directly on real engines.
+type fakeEngines struct {
+	engs  []*engine.Engine
+	stats nfq.Stats
+	err   error
+}
+
+func (f *fakeEngines) Inspect(_ context.Context, fn func(int, nfq.Engine)) error {
+	if f.err != nil {
+		return f.err
+	}
+	for i, e := range f.engs {
+		fn(i, e)
+	}
+	return nil
+}
+
+func (f *fakeEngines) Stats() nfq.Stats { return f.stats }
+
+// fakeTable records the rule sets applied.
+type fakeTable struct {
+	applied [][]rules.Policy
+	fail    error
+	removed int
+}
+
+func (f *fakeTable) Apply(_ rules.Config, ps []rules.Policy) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.applied = append(f.applied, append([]rules.Policy(nil), ps...))
+	return nil
+}
+
+func (f *fakeTable) Remove() error { f.removed++; return nil }
+
+func testDaemon(t *testing.T, nEngines int) (*Daemon, *fakeEngines, *fakeTable) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Version = "test"
+	cfg.StateFile = filepath.Join(t.TempDir(), "state", "rules.json")
+	cfg.QueueNum, cfg.QueueCount = 100, 2
+	d := newDaemon(cfg, slog.New(slog.DiscardHandler))
+	fe := &fakeEngines{stats: nfq.Stats{PacketsOut: 5, HeldNow: 2}}
+	for range nEngines {
+		e, err := engine.New(d.engineConfig(cfg, crypto.NewCache(8, nil, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fe.engs = append(fe.engs, e)
+	}
+	ft := &fakeTable{}
+	d.disp, d.table = fe, ft
+	return d, fe, ft
+}
+
+// syn sends an outbound SYN from local to remote through e.
+func syn(t *testing.T, e *engine.Engine, local, remote netip.AddrPort) {
+	t.Helper()
+	var ob packet.OptionBuilder
+	ob.Add(packet.OptMSS, []byte{0x05, 0xb4})
+	pkt, err := packet.Build(nil, &packet.Fields{Src: local, Dst: remote, Seq: 1000, Flags: packet.FlagSYN,
+		Window: 65535, Options: ob.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Process(pkt, engine.Outbound)
+}
+
+func TestBackendConnections(t *testing.T) {
+	d, fe, _ := testDaemon(t, 2)
+	b := backend{d}
+	ctx := context.Background()
+	local, remote := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:443")
+	if _, err := b.SessionID(ctx, local, remote); !errors.Is(err, ctl.ErrNotFound) {
+		t.Fatalf("SessionID of an unknown flow = %v, want ErrNotFound", err)
+	}
+	d.mu.Lock()
+	d.cfg.Rules = []rules.Policy{{Port: 443, Side: rules.SideRemote, Mode: rules.ModeOpportunistic}}
+	if err := d.applyLocked(); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Unlock()
+	syn(t, fe.engs[1], local, remote)
+	conns, err := b.Connections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 1 || conns[0].Local != local || conns[0].Remote != remote || conns[0].State != "syn-sent" {
+		t.Fatalf("Connections = %+v", conns)
+	}
+	c, err := b.SessionID(ctx, local, remote)
+	if !errors.Is(err, ctl.ErrNoSession) || c.Local != local {
+		t.Fatalf("SessionID during the handshake = %+v, %v; want ErrNoSession", c, err)
+	}
+	// Mapped addresses are looked up as plain IPv4.
+	mapped := netip.AddrPortFrom(netip.AddrFrom16(local.Addr().As16()), local.Port())
+	if _, err := b.SessionID(ctx, mapped, remote); !errors.Is(err, ctl.ErrNoSession) {
+		t.Errorf("SessionID with a mapped local address = %v", err)
+	}
+
+	st, err := b.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Version != "test" || st.Connections != 1 || st.Rules != 1 || !st.FailOpen ||
+		!cmp.Equal(st.Queues, []uint16{100, 101}) {
+		t.Errorf("Status = %+v", st)
+	}
+	if st.Counters["engine_packets_out"] != 1 || st.Counters["engine_flows_tracked"] != 1 ||
+		st.Counters["nfq_packets_out"] != 5 || st.Counters["nfq_held_now"] != 2 {
+		t.Errorf("counters: %v", st.Counters)
+	}
+	if _, ok := st.Counters["engine_drop_consumed"]; !ok {
+		t.Error("engine drop counters missing")
+	}
+	if st.StartupCheck.Result != CheckSkipped {
+		t.Errorf("check before running = %+v", st.StartupCheck)
+	}
+	fe.err = nfq.ErrNotRunning
+	if _, err := b.Status(ctx); err == nil {
+		t.Error("Status without engines succeeded")
+	}
+	if _, err := b.Connections(ctx); err == nil {
+		t.Error("Connections without engines succeeded")
+	}
+}
+
+func TestConnFromFlow(t *testing.T) {
+	sid := append([]byte{crypto.TEPX25519}, make([]byte, 32)...)
+	sid[5] = 0xaa
+	fi := engine.FlowInfo{
+		Local:  netip.MustParseAddrPort("[::ffff:192.0.2.1]:443"),
+		Remote: netip.MustParseAddrPort("[2001:db8::9]:5000"),
+		State:  engine.StateEstablished, Role: eno.RoleB, TEP: crypto.TEPX25519 | 0x80,
+		AEAD: crypto.ChaCha20Poly1305, SessionID: sid, Resumed: true,
+		BytesIn: 1, BytesOut: 2, FramesIn: 3, FramesOut: 4, Age: 1500 * time.Millisecond,
+	}
+	want := ctl.Conn{
+		Local: netip.MustParseAddrPort("192.0.2.1:443"), Remote: fi.Remote,
+		State: "established", Role: "B", TEP: ctl.TEP{Name: "TCPCRYPT_ECDHE_Curve25519", ID: 0x23},
+		AEAD: "AEAD_CHACHA20_POLY1305", SessionID: sid, Resumed: true,
+		BytesIn: 1, BytesOut: 2, FramesIn: 3, FramesOut: 4, AgeSeconds: 1.5,
+	}
+	if d := cmp.Diff(want, ConnFromFlow(fi), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	fi = engine.FlowInfo{State: engine.StateAborted, Role: eno.RoleA, Abort: engine.AbortAuth, LastError: "frame at 40"}
+	c := ConnFromFlow(fi)
+	if c.Role != "A" || c.AEAD != "" || c.TEP != (ctl.TEP{}) || c.SessionID != nil || c.LastError != "abort auth_failed: frame at 40" {
+		t.Errorf("aborted flow: %+v", c)
+	}
+}
+
+func TestRuleConversion(t *testing.T) {
+	for _, r := range []ctl.Rule{
+		{Port: 443, Side: ctl.SideLocal, Mode: ctl.ModeRequired},
+		{Port: 80, Side: ctl.SideBoth, Mode: ctl.ModeExclude, Prefix: netip.MustParsePrefix("2001:db8::/32")},
+		{Port: 1, Side: ctl.SideRemote, Mode: ctl.ModeOpportunistic},
+	} {
+		p, err := PolicyFromRule(r)
+		if err != nil {
+			t.Fatalf("%v: %v", r, err)
+		}
+		if back := RuleFromPolicy(p); back != r {
+			t.Errorf("round trip %+v -> %+v -> %+v", r, p, back)
+		}
+	}
+	for _, r := range []ctl.Rule{
+		{Port: 0, Side: ctl.SideLocal, Mode: ctl.ModeRequired},
+		{Port: 1, Side: "up", Mode: ctl.ModeRequired},
+		{Port: 1, Side: ctl.SideLocal, Mode: "maybe"},
+		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeRequired, Prefix: netip.MustParsePrefix("10.1.0.0/8")},
+	} {
+		if _, err := PolicyFromRule(r); !errors.Is(err, ctl.ErrBadRequest) {
+			t.Errorf("PolicyFromRule(%+v) = %v, want ErrBadRequest", r, err)
+		}
+	}
+}
+
+func TestBackendRules(t *testing.T) {
+	d, _, ft := testDaemon(t, 1)
+	b := backend{d}
+	ctx := context.Background()
+	d.cfg.Rules = []rules.Policy{{Port: 22, Side: rules.SideLocal, Mode: rules.ModeOpportunistic}}
+	r443 := ctl.Rule{Port: 443, Side: ctl.SideLocal, Mode: ctl.ModeRequired}
+	if err := b.AddRule(ctx, r443); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadState(d.cfg.StateFile); err != nil || len(got) != 1 || got[0].Port != 443 {
+		t.Fatalf("state file after add: %v, %v", got, err)
+	}
+	if len(ft.applied) != 1 || len(ft.applied[0]) != 2 {
+		t.Fatalf("applied %v", ft.applied)
+	}
+	l, r := netip.MustParseAddrPort("10.0.0.1:443"), netip.MustParseAddrPort("10.0.0.2:5000")
+	if got := d.policy.Policy(l, r); got != engine.Required {
+		t.Errorf("engine policy after add = %v, want required", got)
+	}
+	list, _ := b.Rules(ctx)
+	if !slices.Equal(list, []ctl.Rule{{Port: 22, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic}, r443}) {
+		t.Errorf("Rules = %v", list)
+	}
+	// Duplicates and overlaps are bad requests and change nothing.
+	for _, dup := range []ctl.Rule{r443, {Port: 443, Side: ctl.SideBoth, Mode: ctl.ModeExclude}, {Port: 22, Side: ctl.SideLocal, Mode: ctl.ModeRequired}} {
+		if err := b.AddRule(ctx, dup); !errors.Is(err, ctl.ErrBadRequest) {
+			t.Errorf("AddRule(%v) = %v, want ErrBadRequest", dup, err)
+		}
+	}
+	if err := b.DelRule(ctx, ctl.Rule{Port: 22, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic}); !errors.Is(err, ctl.ErrBadRequest) ||
+		!strings.Contains(err.Error(), "configuration") {
+		t.Errorf("DelRule of a configured rule = %v", err)
+	}
+	if err := b.DelRule(ctx, ctl.Rule{Port: 444, Side: ctl.SideLocal, Mode: ctl.ModeRequired}); !errors.Is(err, ctl.ErrNotFound) {
+		t.Errorf("DelRule of an unknown rule = %v", err)
+	}
+	// A table that cannot be applied leaves rules, policy and file alone.
+	ft.fail = errors.New("netlink says no")
+	if err := b.AddRule(ctx, ctl.Rule{Port: 8443, Side: ctl.SideLocal, Mode: ctl.ModeRequired}); err == nil {
+		t.Error("AddRule succeeded with a failing table")
+	}
+	if got := d.policy.Policy(netip.MustParseAddrPort("10.0.0.1:8443"), r); got != engine.Exclude {
+		t.Errorf("policy kept a rule the table refused: %v", got)
+	}
+	if got, _ := LoadState(d.cfg.StateFile); len(got) != 1 {
+		t.Errorf("state file changed after a failed apply: %v", got)
+	}
+	ft.fail = nil
+	if err := b.DelRule(ctx, r443); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadState(d.cfg.StateFile); err != nil || len(got) != 0 {
+		t.Errorf("state file after del: %v, %v", got, err)
+	}
+	if got := d.policy.Policy(l, r); got != engine.Exclude {
+		t.Errorf("engine policy after del = %v", got)
+	}
+	// A state file that cannot be written: the rule is refused and the
+	// table goes back to what it was.
+	os.RemoveAll(filepath.Dir(d.cfg.StateFile))
+	os.WriteFile(filepath.Dir(d.cfg.StateFile), nil, 0o600) // a file where the directory should be
+	n := len(ft.applied)
+	if err := b.AddRule(ctx, r443); !errors.Is(err, ErrState) {
+		t.Errorf("AddRule with an unwritable state file = %v", err)
+	}
+	if len(ft.applied) != n+2 || len(ft.applied[n+1]) != 1 {
+		t.Errorf("table not restored: %v", ft.applied[n:])
+	}
+	if list, _ := b.Rules(ctx); len(list) != 1 {
+		t.Errorf("Rules after failed add = %v", list)
+	}
+}
+
+func TestTempRules(t *testing.T) {
+	d, _, ft := testDaemon(t, 1)
+	d.cfg.Rules = []rules.Policy{{Port: 7, Side: rules.SideRemote, Mode: rules.ModeExclude}}
+	id, err := d.addTemp(rules.Policy{Port: 5000, Side: rules.SideBoth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, r := netip.MustParseAddrPort("127.0.0.1:5000"), netip.MustParseAddrPort("127.0.0.1:40000")
+	if d.policy.Policy(l, r) != engine.Opportunistic || d.policy.Policy(r, l) != engine.Opportunistic {
+		t.Error("temporary rule does not cover both ends")
+	}
+	if _, err := d.addTemp(rules.Policy{Port: 7, Side: rules.SideRemote}); !errors.Is(err, rules.ErrDuplicate) {
+		t.Errorf("overlapping temporary rule: %v", err)
+	}
+	if list, _ := (backend{d}).Rules(context.Background()); len(list) != 1 {
+		t.Errorf("temporary rules listed: %v", list)
+	}
+	d.removeTemp(id)
+	d.removeTemp(id) // twice: no-op
+	if d.policy.Policy(l, r) != engine.Exclude {
+		t.Error("temporary rule still in force")
+	}
+	if len(ft.applied) != 2 {
+		t.Errorf("applied %d times, want 2", len(ft.applied))
+	}
+}
+
+func TestReload(t *testing.T) {
+	d, _, ft := testDaemon(t, 1)
+	d.cfg.Rules = []rules.Policy{{Port: 22, Side: rules.SideLocal}}
+	SaveState(d.cfg.StateFile, []rules.Policy{{Port: 443, Side: rules.SideLocal, Mode: rules.ModeRequired}})
+	next := d.cfg
+	next.Rules = []rules.Policy{{Port: 25, Side: rules.SideLocal}}
+	next.Workers = 7
+	d.reload(func() (Config, error) { return next, nil })
+	if len(ft.applied) != 1 || len(ft.applied[0]) != 2 {
+		t.Fatalf("applied %v", ft.applied)
+	}
+	if d.cfg.Workers == 7 {
+		t.Error("workers changed while running")
+	}
+	l, r := netip.MustParseAddrPort("10.0.0.1:25"), netip.MustParseAddrPort("10.0.0.2:5000")
+	if d.policy.Policy(l, r) != engine.Opportunistic {
+		t.Error("reloaded rule not in force")
+	}
+	// A bad reload keeps everything.
+	d.reload(func() (Config, error) { return Config{}, errors.New("file vanished") })
+	next.Rules = []rules.Policy{{Port: 443, Side: rules.SideBoth}} // overlaps the state file
+	d.reload(func() (Config, error) { return next, nil })
+	if len(ft.applied) != 1 || d.policy.Policy(l, r) != engine.Opportunistic {
+		t.Errorf("a refused reload changed the rules: %v", ft.applied)
+	}
+	if got := restartOnly(DefaultConfig(), Config{QueueNum: 1}); len(got) < 3 {
+		t.Errorf("restartOnly = %v", got)
+	}
+	added, removed := diffRules([]rules.Policy{{Port: 1, Side: rules.SideLocal}}, []rules.Policy{{Port: 2, Side: rules.SideLocal}})
+	if !cmp.Equal(added, []string{"2:local:opportunistic"}) || !cmp.Equal(removed, []string{"1:local:opportunistic"}) {
+		t.Errorf("diffRules = %v, %v", added, removed)
+	}
+}

@@ -1,0 +1,454 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+
+	"github.com/tcpcryptd/tcpcrypt/crypto"
+	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/nfq"
+	"github.com/tcpcryptd/tcpcrypt/rules"
+)
+
+// Session cache for resumption (RFC 8548 §3.5): shared by every worker's
+// engine, so a resumption works whichever worker the new connection lands
+// on. Secrets live in memory only.
+const (
+	cacheSize = 8192
+	cacheTTL  = time.Hour
+)
+
+// Options are Run's inputs.
+type Options struct {
+	// Config is the configuration at start.
+	Config Config
+	// Logger receives lifecycle events (nil: discard).
+	Logger *slog.Logger
+	// Reload re-reads the configuration (file and command line) on SIGHUP;
+	// nil keeps Config.
+	Reload func() (Config, error)
+	// Hangup delivers SIGHUP (nil: never).
+	Hangup <-chan os.Signal
+}
+
+// ruleTable is the part of *rules.Manager the daemon uses.
+type ruleTable interface {
+	Apply(cfg rules.Config, policies []rules.Policy) error
+	Remove() error
+}
+
+// Daemon is one running instance. It is made and driven by Run; its
+// methods serve the control protocol and the checks.
+type Daemon struct {
+	log    *slog.Logger
+	start  time.Time
+	disp   engines
+	keylog *KeyLog
+	policy policySwitch
+
+	// mu guards the fields below and serializes rule changes, so that the
+	// table, the engines' policy and the state file change together.
+	mu         sync.Mutex
+	cfg        Config
+	stateRules []rules.Policy
+	internal   []rules.Policy // rules the daemon needs itself (check server port)
+	temp       map[int]rules.Policy
+	nextTemp   int
+	table      ruleTable
+	rcfg       rules.Config
+
+	checkMu sync.Mutex
+	check   ctl.Check
+}
+
+// newDaemon makes a Daemon without kernel resources (for Run and tests).
+func newDaemon(cfg Config, log *slog.Logger) *Daemon {
+	d := &Daemon{log: log, start: time.Now(), cfg: cfg, temp: map[int]rules.Policy{},
+		check: ctl.Check{Result: "skipped", Detail: "not run yet"}}
+	d.rcfg = rulesConfig(cfg)
+	d.policy.cur.Store(&Matcher{})
+	return d
+}
+
+func rulesConfig(cfg Config) rules.Config {
+	rc := rules.DefaultConfig()
+	rc.QueueNum, rc.QueueCount = cfg.QueueNum, cfg.QueueCount
+	rc.Bypass = rules.BypassPolicy{Opportunistic: cfg.FailOpen, Required: false}
+	return rc
+}
+
+// engineConfig is worker w's engine configuration.
+func (d *Daemon) engineConfig(cfg Config, cache *crypto.Cache) engine.Config {
+	ec := engine.Config{
+		Policy:        d.policy.Policy,
+		TEPs:          cfg.TEPs,
+		AEADs:         cfg.AEADs,
+		RekeyBytes:    cfg.RekeyBytes,
+		RekeyInterval: cfg.RekeyInterval,
+	}
+	if cfg.Resumption {
+		ec.Cache = cache
+	}
+	if cfg.MaxFlows > 0 {
+		n := cfg.workers()
+		ec.MaxFlows = max((cfg.MaxFlows+n-1)/n, 1)
+	}
+	return ec
+}
+
+// tempList returns the temporary rules in a stable order.
+func (d *Daemon) tempList() []rules.Policy {
+	keys := slices.Sorted(maps.Keys(d.temp))
+	out := make([]rules.Policy, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, d.temp[k])
+	}
+	return out
+}
+
+// effectiveLocked is every rule in force.
+func (d *Daemon) effectiveLocked() []rules.Policy {
+	return slices.Concat(d.cfg.Rules, d.stateRules, d.internal, d.tempList())
+}
+
+// applyLocked makes the effective rules the engines' policy and the table.
+// The policy is switched first, so a connection queued by a new rule finds
+// it; if the table cannot be applied the old policy comes back.
+func (d *Daemon) applyLocked() error {
+	eff := d.effectiveLocked()
+	m, err := NewMatcher(eff)
+	if err != nil {
+		return err
+	}
+	old := d.policy.cur.Swap(m)
+	if d.table == nil {
+		return nil
+	}
+	if err := d.table.Apply(d.rcfg, eff); err != nil {
+		d.policy.cur.Store(old)
+		return err
+	}
+	return nil
+}
+
+// addTemp adds a temporary rule (start-up check) and applies it; the
+// returned id removes it. An entry that overlaps an existing one wraps
+// rules.ErrDuplicate: the existing entry then decides.
+func (d *Daemon) addTemp(p rules.Policy) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := rules.Normalize(append(d.effectiveLocked(), p)); err != nil {
+		return 0, err
+	}
+	d.nextTemp++
+	id := d.nextTemp
+	d.temp[id] = p
+	if err := d.applyLocked(); err != nil {
+		delete(d.temp, id)
+		return 0, err
+	}
+	return id, nil
+}
+
+func (d *Daemon) removeTemp(id int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.temp[id]; !ok {
+		return
+	}
+	delete(d.temp, id)
+	if err := d.applyLocked(); err != nil {
+		d.log.Error("could not remove a temporary rule", "err", err)
+	}
+}
+
+func (d *Daemon) setCheck(c ctl.Check) {
+	d.checkMu.Lock()
+	d.check = c
+	d.checkMu.Unlock()
+}
+
+func (d *Daemon) checkResult() ctl.Check {
+	d.checkMu.Lock()
+	defer d.checkMu.Unlock()
+	return d.check
+}
+
+// Run runs the daemon until ctx is cancelled (SIGTERM, SIGINT), then cleans
+// up: the control server stops accepting, the table is removed, the queue
+// readers stop. It returns nil after a clean shutdown, and an error when
+// start-up fails or the queue readers fail.
+func Run(ctx context.Context, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := opts.Config
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	lock, err := lockInstance()
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	d := newDaemon(cfg, log)
+	log.Info("tcpcryptd starting", "version", cfg.Version, "pid", os.Getpid(),
+		"queues", fmt.Sprint(cfg.queues()), "workers", cfg.workers(), "fail_open", cfg.FailOpen)
+
+	// Catch a bad engine configuration before touching the kernel.
+	cache := crypto.NewCache(cacheSize, nil, cacheTTL)
+	if _, err := engine.New(d.engineConfig(cfg, cache)); err != nil {
+		return fmt.Errorf("engine configuration: %w", err)
+	}
+	if cfg.KeyLog != "" {
+		kl, err := OpenKeyLog(cfg.KeyLog)
+		if err != nil {
+			return err
+		}
+		d.keylog = kl
+		defer kl.Close()
+		log.Warn("KEY LOG ENABLED: session secrets are written to the key log; "+
+			"anyone who can read it can decrypt the logged connections", "file", cfg.KeyLog)
+		log.Warn("the engine has no key-log hook yet: the key log stays empty")
+	}
+
+	st, err := LoadState(cfg.StateFile)
+	if err != nil {
+		return err
+	}
+	d.stateRules = st
+	if cfg.CheckListen != "" {
+		d.internal = checkListenRule(cfg, d.effectiveLocked())
+	}
+	m, err := NewMatcher(d.effectiveLocked())
+	if err != nil {
+		return fmt.Errorf("rules (configuration and %s together): %w", cfg.StateFile, err)
+	}
+	log.Info("rules loaded", "configured", len(cfg.Rules), "state_file", cfg.StateFile, "from_state", len(st))
+	if len(cfg.Rules)+len(st) == 0 {
+		log.Warn("no rules: no port is covered; add some with --rule or tcpcryptctl rules add")
+	}
+
+	conn, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	mgr := rules.NewManager(conn, log)
+	stale, err := staleTable(conn)
+	if err != nil {
+		return err
+	}
+	if stale {
+		log.Warn("found table inet " + rules.TableName + " of a previous instance that did not exit cleanly")
+		// Kill its connections while its table still holds them (queued to
+		// nobody: dropped, or passed in plaintext with bypass), then remove it.
+		_ = restartSafety(log, m)
+		if err := mgr.Remove(); err != nil {
+			return err
+		}
+	}
+
+	disp, err := nfq.Open(nfq.Config{
+		QueueNum:   cfg.QueueNum,
+		QueueCount: cfg.QueueCount,
+		Workers:    cfg.workers(),
+		Mark:       d.rcfg.Mark,
+		PeerMark:   d.rcfg.PeerMark,
+		Logger:     log,
+		NewEngine: func(int) (nfq.Engine, error) {
+			return engine.New(d.engineConfig(cfg, cache))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	d.disp = disp
+	nctx, ncancel := context.WithCancel(context.Background())
+	defer ncancel()
+	nfqDone := make(chan error, 1)
+	go func() { nfqDone <- disp.Run(nctx) }()
+	stopNFQ := func() error {
+		ncancel()
+		return <-nfqDone
+	}
+
+	d.mu.Lock()
+	d.table = mgr
+	err = d.applyLocked()
+	d.mu.Unlock()
+	if err != nil {
+		return errors.Join(err, stopNFQ())
+	}
+	// From here on, every exit removes the table first.
+	removeTable := func() error {
+		if err := mgr.Remove(); err != nil {
+			log.Error("could not remove the nftables table", "err", err)
+			return err
+		}
+		return nil
+	}
+
+	srv, err := ctl.NewServer(ctl.Config{Backend: backend{d}, DaemonVersion: cfg.Version, Logger: log})
+	if err == nil {
+		err = srv.Listen(cfg.Control)
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("control socket: %w", err), removeTable(), stopNFQ())
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(sctx) })
+	log.Info("control server listening", "address", cfg.Control)
+
+	if cfg.CheckListen != "" {
+		cs, err := d.listenCheckServer(cfg.CheckListen)
+		if err != nil {
+			scancel()
+			wg.Wait()
+			return errors.Join(err, removeTable(), stopNFQ())
+		}
+		wg.Go(func() { cs.serve(sctx) })
+	}
+
+	d.startupCheck(ctx, cfg)
+	log.Info("ready", "rules", len(cfg.Rules)+len(st), "queues", fmt.Sprint(cfg.queues()),
+		"control", cfg.Control, "previous_instance", stale)
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			break loop
+		case err := <-nfqDone:
+			runErr = fmt.Errorf("queue readers stopped: %w", err)
+			nfqDone <- err // for stopNFQ
+			log.Error("queue readers failed; shutting down", "err", err)
+			break loop
+		case <-opts.Hangup:
+			d.reload(opts.Reload)
+		}
+	}
+	scancel()
+	wg.Wait()
+	rerr := removeTable()
+	nerr := stopNFQ()
+	if runErr != nil {
+		return errors.Join(runErr, rerr)
+	}
+	if err := errors.Join(rerr, nerr); err != nil {
+		return err
+	}
+	log.Info("tcpcryptd stopped")
+	return nil
+}
+
+// checkListenRule returns the rule that covers the check server's port,
+// unless the configured rules already have an entry for it.
+func checkListenRule(cfg Config, eff []rules.Policy) []rules.Policy {
+	ap, err := parseListen(cfg.CheckListen)
+	if err != nil {
+		return nil
+	}
+	p := rules.Policy{Port: ap.Port(), Side: rules.SideLocal, Mode: rules.ModeOpportunistic}
+	if _, err := rules.Normalize(append(slices.Clone(eff), p)); err != nil {
+		return nil
+	}
+	return []rules.Policy{p}
+}
+
+// reload re-reads the configuration and the state file and re-applies the
+// rules (SIGHUP). Settings other than rules take effect at the next start.
+func (d *Daemon) reload(fn func() (Config, error)) {
+	d.log.Info("SIGHUP: reloading configuration and state file")
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := d.cfg
+	if fn != nil {
+		c, err := fn()
+		if err == nil {
+			err = c.Validate()
+		}
+		if err != nil {
+			d.log.Error("reload: configuration refused; keeping the current one", "err", err)
+			return
+		}
+		next = c
+	}
+	st, err := LoadState(next.StateFile)
+	if err != nil {
+		d.log.Error("reload: state file refused; keeping the current rules", "err", err)
+		return
+	}
+	for _, k := range restartOnly(d.cfg, next) {
+		d.log.Warn("reload: setting changed; it takes effect at the next start", "setting", k)
+	}
+	before := slices.Concat(d.cfg.Rules, d.stateRules)
+	prevCfg, prevState := d.cfg, d.stateRules
+	d.cfg.Rules, d.cfg.StateFile = next.Rules, next.StateFile
+	d.stateRules = st
+	if err := d.applyLocked(); err != nil {
+		d.cfg, d.stateRules = prevCfg, prevState
+		d.log.Error("reload: rules refused; keeping the current ones", "err", err)
+		return
+	}
+	after := slices.Concat(d.cfg.Rules, d.stateRules)
+	added, removed := diffRules(before, after)
+	d.log.Info("reload: rules applied", "rules", len(after), "added", added, "removed", removed)
+}
+
+// restartOnly names the settings that differ between a and b and cannot
+// change while running.
+func restartOnly(a, b Config) []string {
+	var out []string
+	add := func(name string, same bool) {
+		if !same {
+			out = append(out, name)
+		}
+	}
+	add("queue", a.QueueNum == b.QueueNum && a.QueueCount == b.QueueCount)
+	add("control", a.Control == b.Control)
+	add("workers", a.Workers == b.Workers)
+	add("fail-open", a.FailOpen == b.FailOpen)
+	add("teps", slices.Equal(a.TEPs, b.TEPs))
+	add("aeads", slices.Equal(a.AEADs, b.AEADs))
+	add("resumption", a.Resumption == b.Resumption)
+	add("rekey-bytes", a.RekeyBytes == b.RekeyBytes)
+	add("rekey-interval", a.RekeyInterval == b.RekeyInterval)
+	add("max-flows", a.MaxFlows == b.MaxFlows)
+	add("keylog", a.KeyLog == b.KeyLog)
+	add("check-listen", a.CheckListen == b.CheckListen)
+	return out
+}
+
+// diffRules lists the rules only in after (added) and only in before
+// (removed), in ParseRule form.
+func diffRules(before, after []rules.Policy) (added, removed []string) {
+	for _, p := range after {
+		if !slices.Contains(before, p) {
+			added = append(added, FormatRule(p))
+		}
+	}
+	for _, p := range before {
+		if !slices.Contains(after, p) {
+			removed = append(removed, FormatRule(p))
+		}
+	}
+	return added, removed
+}

@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcpcryptd/tcpcrypt/rules"
+)
+
+// ErrNoDestroy reports that the kernel cannot destroy sockets on request
+// (built without CONFIG_INET_DIAG_DESTROY).
+var ErrNoDestroy = errors.New("kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY)")
+
+// staleTable reports whether the daemon's table exists: an earlier instance
+// ran and did not clean up (it was killed, or crashed).
+func staleTable(conn *nftables.Conn) (bool, error) {
+	ts, err := conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false, fmt.Errorf("list nftables tables: %w", err)
+	}
+	for _, t := range ts {
+		if t.Name == rules.TableName {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// restartResult counts what destroyCovered did.
+type restartResult struct {
+	Found, Destroyed, Failed int
+	// Gone counts sockets that closed before their turn (e.g. the other
+	// end of a loopback connection, reset when its peer was destroyed).
+	Gone int
+}
+
+// destroyCovered destroys every TCP socket of this network namespace that is
+// in a connected state and whose endpoints m covers (SOCK_DESTROY through
+// NETLINK_INET_DIAG). The local application sees ECONNABORTED and, since
+// the kernel sends a RST, the peer sees a reset.
+//
+// Why: after an instance of the daemon died, the connections it encrypted
+// are still open, and the new instance has no keys for them: it would pass
+// their segments untouched (DESIGN.md invariant 8), so the applications'
+// next bytes would leave in plaintext and the peer would reject them as
+// corrupt frames. Killing them is the only safe outcome; applications
+// reconnect, and the new connection is encrypted again.
+//
+// Without kernel support (ErrNoDestroy) there is no fallback: a RST toward
+// the local socket needs its current sequence numbers, which only the dead
+// instance knew.
+func destroyCovered(m *Matcher) (restartResult, error) {
+	var res restartResult
+	c, err := netlink.Dial(unix.NETLINK_INET_DIAG, nil)
+	if err != nil {
+		return res, fmt.Errorf("sock_diag: dial: %w", err)
+	}
+	defer c.Close()
+	var errs []error
+	for _, fam := range []uint8{afInet, afInet6} {
+		socks, err := dumpTCP(c, fam)
+		if err != nil {
+			return res, err
+		}
+		for _, s := range socks {
+			if !m.Covered(s.Local, s.Remote) {
+				continue
+			}
+			res.Found++
+			if err := destroySock(c, &s); err != nil {
+				switch {
+				case errors.Is(err, unix.ENOENT):
+					res.Gone++
+					continue
+				case errors.Is(err, unix.EOPNOTSUPP):
+					res.Failed++
+					return res, fmt.Errorf("sock_diag: destroy %v -> %v: %w: %w", s.Local, s.Remote, ErrNoDestroy, err)
+				}
+				res.Failed++
+				errs = append(errs, fmt.Errorf("sock_diag: destroy %v -> %v: %w", s.Local, s.Remote, err))
+				continue
+			}
+			res.Destroyed++
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+func dumpTCP(c *netlink.Conn, family uint8) ([]diagSock, error) {
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: sockDiagByFamily, Flags: netlink.Request | netlink.Dump},
+		Data:   marshalDiagReq(family, connectedStates, nil),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sock_diag: dump family %d: %w", family, err)
+	}
+	out := make([]diagSock, 0, len(msgs))
+	for _, m := range msgs {
+		s, err := unmarshalDiagMsg(m.Data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func destroySock(c *netlink.Conn, s *diagSock) error {
+	_, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: sockDestroy, Flags: netlink.Request | netlink.Acknowledge},
+		Data:   marshalDiagReq(s.Family, ^uint32(0), s),
+	})
+	return err
+}
+
+// restartSafety runs at start when a stale table was found, before the queue
+// rules go live again; see destroyCovered.
+func restartSafety(log *slog.Logger, m *Matcher) error {
+	res, err := destroyCovered(m)
+	if err != nil {
+		log.Error("restart safety: could not destroy every connection the previous instance may have encrypted; "+
+			"their next bytes may go out in plaintext", "found", res.Found, "destroyed", res.Destroyed,
+			"gone", res.Gone, "failed", res.Failed, "err", err)
+		return err
+	}
+	log.Info("restart safety: previous instance left its table; destroyed its covered connections",
+		"found", res.Found, "destroyed", res.Destroyed, "gone", res.Gone)
+	return nil
+}
