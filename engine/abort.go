@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+
 	"github.com/tcpcryptd/tcpcrypt/packet"
 	"github.com/tcpcryptd/tcpcrypt/packet/seq"
 )
@@ -74,8 +76,11 @@ func (e *Engine) resetPeer(f *flow) {
 	}
 }
 
-// resetLocal sends RSTs toward the local stack at the P positions it may
-// expect next (everything delivered, or what it acknowledged).
+// resetLocal sends RSTs toward the local stack at the P positions its
+// rcv.nxt may be at: the end of what was handed to it (the frames an
+// aborting segment completed never were), what it acknowledged, and the
+// end of everything verified. RFC 5961 stacks take only the exact one, and
+// answer a near miss with a rate-limited challenge ACK at best.
 func (e *Engine) resetLocal(f *flow) {
 	if !f.peer.seen || !f.local.seen {
 		if f.local.seen && f.active {
@@ -88,18 +93,23 @@ func (e *Engine) resetLocal(f *flow) {
 	if f.sndReady {
 		ack = seqAt(f.local.isn, f.snd.pAckValue())
 	}
-	next := f.peer.isn.Add(1)
-	if f.rcvReady {
-		n := int64(f.rcv.pNext)
-		if f.rcv.finFrame {
-			n++
-		}
-		next = seqAt(f.peer.isn, n)
+	if !f.rcvReady {
+		e.toLocal(e.rstToLocal(f, f.peer.isn.Add(1), ack, true))
+		return
 	}
-	e.toLocal(e.rstToLocal(f, next, ack, true))
-	if f.rcvReady {
-		if acked := seqAt(f.peer.isn, int64(f.rcv.pAckLocal)); acked != next {
-			e.toLocal(e.rstToLocal(f, acked, ack, true))
+	r := &f.rcv
+	sent := int64(r.pToLocal)
+	if r.finToLoc {
+		sent++
+	}
+	next := int64(r.pNext)
+	if r.finFrame {
+		next++
+	}
+	cands := [...]int64{sent, int64(r.pAckLocal), next}
+	for i, p := range cands {
+		if !slices.Contains(cands[:i], p) {
+			e.toLocal(e.rstToLocal(f, seqAt(f.peer.isn, p), ack, true))
 		}
 	}
 }

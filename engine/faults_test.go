@@ -255,9 +255,8 @@ func TestScenarioForgedFIN(t *testing.T) {
 			a, b := dialPair(t, p, false, 443)
 			data := enginetest.RandomBytes(51, 4<<20)
 			if pure {
-				// B sends, so that A sends pure ACKs; A's side then
-				// gets the FIN forged on one of them... toward B: B
-				// must not see EOF on its read side.
+				// B sends, so that A sends pure ACKs; the FIN is forged
+				// on one of them on its way to B.
 				go func() { _, _ = b.Write(data) }()
 				go func() { _, _ = readAll(a, 20*time.Second) }()
 			} else {
@@ -275,7 +274,7 @@ func TestScenarioForgedFIN(t *testing.T) {
 				t.Errorf("B read %d bytes that are not a prefix of what A sent", len(got))
 			}
 			if !pure && (errors.Is(berr, io.EOF) || berr == nil || errors.Is(berr, errTimeoutSentinel(berr))) {
-				t.Errorf("B read ended with %v, want a reset (a forged FIN must not be an EOF)", berr)
+				t.Errorf("B read ended with %v, want a reset (a forged FIN must not be an EOF)\nB: %s%s", berr, ctrSummary(mb.counters()), mb.dump())
 			}
 		})
 	}

@@ -32,14 +32,14 @@ import (
 type State uint8
 
 const (
-	StateSynSent State = iota
-	StateSynReceived
-	StateENOAgreed
-	StateKeyExchange
-	StateEstablished
-	StateClosed
-	StateAborted
-	StateReset
+	StateSynSent     State = iota // active: our SYN carried ENO; waiting for the SYN-ACK
+	StateSynReceived              // passive: the peer's SYN carried ENO; our SYN-ACK answers it
+	StateENOAgreed                // active: the SYN-ACK settled ENO; encryption starts with our next segment
+	StateKeyExchange              // encryption on; Init messages in flight, keys missing
+	StateEstablished              // keys both ways
+	StateClosed                   // both FINs acknowledged; lingering
+	StateAborted                  // the engine aborted the connection; lingering
+	StateReset                    // an endpoint's RST passed; lingering
 )
 
 var stateNames = [...]string{

@@ -127,6 +127,9 @@ func TestSendFINAndEmptyFrames(t *testing.T) {
 	if p, _ := h.onAck(120); p != 100 {
 		t.Errorf("ack 120 -> %d, want 100", p)
 	}
+	if _, _, ok := h.sackToP(120, 140); ok {
+		t.Errorf("SACK of an empty rekey frame reported")
+	}
 	// Bare FIN: an empty FINp frame at P=150.
 	if err := h.frame(nil, true, -1); err != nil {
 		t.Fatal(err)
@@ -136,6 +139,13 @@ func TestSendFINAndEmptyFrames(t *testing.T) {
 	}
 	if cs, ce := h.cStart(150), h.cEnd(150); cs != 210 || ce != 230 {
 		t.Errorf("bare FIN maps to [%d,%d), want [210,230)", cs, ce)
+	}
+	// A SACK of the whole FINp frame reports the FIN's sequence number.
+	if p0, p1, ok := h.sackToP(210, 230); !ok || p0 != 150 || p1 != 151 {
+		t.Errorf("SACK of the FINp frame -> [%d,%d) %v, want [150,151)", p0, p1, ok)
+	}
+	if _, _, ok := h.sackToP(210, 229); ok {
+		t.Errorf("SACK of part of the FINp frame reported")
 	}
 	if err := h.frame([]byte{1}, false, -1); err == nil {
 		t.Error("data after FIN accepted")

@@ -260,6 +260,8 @@ func (e *Engine) sendToLocal(f *flow, s *seg, h hdr, opts []byte, p0 uint64, dat
 			e.toLocal(b)
 		}
 		f.toLocalAck, f.toLocalWnd = hh.ack, hh.window
+		f.rcv.pToLocal = max(f.rcv.pToLocal, p0+uint64(j))
+		f.rcv.finToLoc = f.rcv.finToLoc || hh.flags&packet.FlagFIN != 0
 		if j == len(data) {
 			return
 		}
@@ -380,6 +382,8 @@ func (e *Engine) redeliver(f *flow, now time.Time) {
 		flags |= packet.FlagFIN
 	}
 	e.toLocal(e.buildToLocal(f, int64(p0), flags, d))
+	f.rcv.pToLocal = max(f.rcv.pToLocal, p0+uint64(len(d)))
+	f.rcv.finToLoc = f.rcv.finToLoc || fin
 	e.ctr.Redelivered++
 	f.lastDeliver = now
 	f.redeliverAt = now.Add(2 * e.redeliverRTO(f))

@@ -58,6 +58,8 @@ type recvHalf struct {
 	finFrame  bool   // a verified FINp frame was consumed: P FIN at pNext
 	finLocal  bool   // the local stack acknowledged that FIN
 	finC      int64  // wire offset of a TCP FIN seen from the peer, -1 if none
+	pToLocal  uint64 // P offset after the last byte handed to the local stack
+	finToLoc  bool   // the FIN was handed to the local stack
 
 	frameCount uint64
 	bytesIn    uint64

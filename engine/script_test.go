@@ -775,3 +775,35 @@ func TestScriptHoldTimeout(t *testing.T) {
 		t.Errorf("counters: %s", ctrSummary(c))
 	}
 }
+
+// TestScriptUrgent: the urgent pointer is carried in the frame (URGp) and
+// translated on the wire; the receiver delivers URG from URGp.
+func TestScriptUrgent(t *testing.T) {
+	s := newScript(t, Config{}, Config{})
+	s.handshake()
+	p0, ack := cISN.Add(1), sISN.Add(1)
+	// 100 bytes, the urgent byte is the 40th (BSD pointer 40: the byte
+	// before seq+40).
+	pkt := build(t, s.cli, s.srv, p0, ack, packet.FlagACK|packet.FlagPSH|packet.FlagURG, 1000, ackOpts, pattern(100, 0))
+	var pp packet.Packet
+	if err := packet.Parse(pkt, &pp); err != nil {
+		t.Fatal(err)
+	}
+	pp.TCP.SetUrgent(40)
+	pp.FixTCPChecksum()
+	r := s.outA(pkt)
+	want(t, r, Replace)
+	w := view(t, r.Packet)
+	if w.TCP.Flags()&packet.FlagURG == 0 || w.TCP.Urgent() != frameHdrURG+40 {
+		t.Errorf("wire URG flags %#x pointer %d, want %d", w.TCP.Flags(), w.TCP.Urgent(), frameHdrURG+40)
+	}
+	if len(w.Payload()) != 100+frameOverhead+2 {
+		t.Errorf("frame with URGp is %d bytes", len(w.Payload()))
+	}
+	r = s.inB(r.Packet)
+	want(t, r, Replace)
+	d := view(t, r.Packet)
+	if d.TCP.Flags()&packet.FlagURG == 0 || d.TCP.Urgent() != 40 || !bytes.Equal(d.Payload(), pattern(100, 0)) {
+		t.Errorf("delivered URG flags %#x pointer %d", d.TCP.Flags(), d.TCP.Urgent())
+	}
+}

@@ -315,7 +315,8 @@ func (h *sendHalf) initAcked() bool { return h.cAcked >= h.initLen }
 // lacks: of a frame whose start the block misses, the first data byte is
 // not reported, and of one whose end (tag) it misses, the last; the
 // kernel's retransmission of those bytes then covers the whole frame
-// (cEnd). Reporting exact ranges matters: a tail-loss probe that starts
+// (cEnd). A wholly covered FINp frame also reports the FIN. Reporting
+// exact ranges matters: a tail-loss probe that starts
 // inside a frame must be SACKed as the kernel sent it. ok=false when
 // nothing remains.
 func (h *sendHalf) sackToP(c0, c1 uint64) (p0, p1 uint64, ok bool) {
@@ -333,6 +334,12 @@ func (h *sendHalf) sackToP(c0, c1 uint64) (p0, p1 uint64, ok bool) {
 	p1 = last.p1
 	if c1 < last.c1 {
 		p1 = min(last.pAt(c1), last.p1-min(last.p1-last.p0, 1))
+	} else if last.fin {
+		// The whole FINp frame arrived: the receiver delivers the FIN from
+		// it, so its sequence number counts as received (as a stack SACKs
+		// an out-of-order FIN). Without it a lost last data frame gives the
+		// kernel no loss signal but its retransmission timer.
+		p1++
 	}
 	return p0, p1, p1 > p0
 }
