@@ -26,6 +26,7 @@ func (e *Engine) abortErr(f *flow, s *seg, r AbortReason, err error) {
 	if err != nil {
 		f.lastErr = err
 	}
+	e.event(f, Event{Kind: EventAbort, Reason: r.String(), Err: err})
 	e.resetPeer(f)
 	e.resetLocal(f)
 	if s != nil {

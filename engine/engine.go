@@ -184,6 +184,19 @@ type Config struct {
 	// segments (Init messages, rekey frames); it doubles up to 8 s
 	// (default 300 ms).
 	InitRTO time.Duration
+
+	// Events, when set, is called for every connection-level event
+	// (encrypted, fell back, aborted), synchronously from Process or Tick.
+	// It is how the daemon logs, with the reason, each connection that falls
+	// back or aborts, without the engine logging anything itself. It must not
+	// block and must not call back into the engine.
+	Events func(Event)
+	// KeyLog, when set, receives the secrets of every connection, for
+	// decrypting captures in a debugger (the debug mode RFC 8547 §5 allows):
+	// KeyLogES with N_A and ES after each fresh key exchange, KeyLogSS with
+	// the session id and ss once keys are installed. Off unless the operator
+	// asks for it; the arguments are only valid during the call.
+	KeyLog func(kind KeyLogKind, a, b []byte)
 }
 
 // Defaults.

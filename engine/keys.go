@@ -100,6 +100,7 @@ func (e *Engine) gotPeerInit(f *flow, s *seg, msg []byte, now time.Time) bool {
 			e.abortErr(f, s, AbortInvalidKey, err)
 			return false
 		}
+		e.keyLog(KeyLogES, f.nonce, es)
 		ss := crypto.FreshSecret(f.nonce, f.neg.Transcript, f.initMsg, f.peerInit, es)
 		clear(es)
 		return e.keysReady(f, s, ss, nil, m.Cipher, now)
@@ -135,6 +136,7 @@ func (e *Engine) gotPeerInit(f *flow, s *seg, msg []byte, now time.Time) bool {
 	}
 	reply := crypto.Init2{Cipher: cipher, Nonce: f.nonce, Pub: priv.Public()}
 	f.initMsg = reply.Marshal(nil)
+	e.keyLog(KeyLogES, m.Nonce, es)
 	ss := crypto.FreshSecret(m.Nonce, f.neg.Transcript, f.peerInit, f.initMsg, es)
 	clear(es)
 	f.snd.init(f.local.isn, f.initMsg, int(f.pmss()))
@@ -172,6 +174,8 @@ func (e *Engine) keysReady(f *flow, s *seg, ss, sn []byte, aead crypto.AEADID, n
 	if f.resumed {
 		e.ctr.FlowsResumed++
 	}
+	e.keyLog(KeyLogSS, f.sessionID, ss)
+	e.event(f, Event{Kind: EventEncrypted, SessionID: append([]byte(nil), f.sessionID...)})
 	e.cacheNext(f, ss)
 	e.releaseHeld(f, now)
 	return true

@@ -112,6 +112,7 @@ func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
 			e.evict(v, now)
 		} else {
 			e.ctr.Fallbacks[FallbackTableFull]++
+			e.event(&flow{key: key, mode: mode}, Event{Kind: EventFallback, Reason: FallbackTableFull.String()})
 			if mode == Required {
 				e.drop(DropRequired)
 			}
@@ -142,6 +143,7 @@ func (e *Engine) forget(f *flow) {
 // as plain TCP (DESIGN.md invariant 8), or aborts it under Required.
 func (e *Engine) fallback(f *flow, s *seg, r FallbackReason) {
 	e.ctr.Fallbacks[r]++
+	e.event(f, Event{Kind: EventFallback, Reason: r.String()})
 	if f.mode == Required {
 		e.abort(f, s, AbortRequired)
 		return

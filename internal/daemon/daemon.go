@@ -16,6 +16,7 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/crypto"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/internal/sdnotify"
 	"github.com/tcpcryptd/tcpcrypt/nfq"
 	"github.com/tcpcryptd/tcpcrypt/rules"
 )
@@ -54,6 +55,7 @@ type Daemon struct {
 	start  time.Time
 	disp   engines
 	keylog *KeyLog
+	events *eventLogger
 	policy policySwitch
 
 	// mu guards the fields below and serializes rule changes, so that the
@@ -76,6 +78,7 @@ func newDaemon(cfg Config, log *slog.Logger) *Daemon {
 	d := &Daemon{log: log, start: time.Now(), cfg: cfg, temp: map[int]rules.Policy{},
 		check: ctl.Check{Result: "skipped", Detail: "not run yet"}}
 	d.rcfg = rulesConfig(cfg)
+	d.events = newEventLogger(log, time.Now)
 	d.policy.cur.Store(&Matcher{})
 	return d
 }
@@ -95,6 +98,12 @@ func (d *Daemon) engineConfig(cfg Config, cache *crypto.Cache) engine.Config {
 		AEADs:         cfg.AEADs,
 		RekeyBytes:    cfg.RekeyBytes,
 		RekeyInterval: cfg.RekeyInterval,
+	}
+	if d.events != nil {
+		ec.Events = d.events.Event
+	}
+	if kl := d.keylog; kl != nil {
+		ec.KeyLog = func(kind engine.KeyLogKind, a, b []byte) { kl.Log(kind.String(), a, b) }
 	}
 	if cfg.Resumption {
 		ec.Cache = cache
@@ -205,6 +214,13 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer lock.release()
+	// systemd (Type=notify): keep-alive pings while Run runs; no-ops
+	// without $NOTIFY_SOCKET.
+	stopWatchdog, err := sdnotify.StartWatchdog(func(err error) { log.Warn("watchdog ping failed", "err", err) })
+	if err != nil {
+		log.Warn("ignoring the watchdog setting", "err", err)
+	}
+	defer stopWatchdog()
 	d := newDaemon(cfg, log)
 	log.Info("tcpcryptd starting", "version", cfg.Version, "pid", os.Getpid(),
 		"queues", fmt.Sprint(cfg.queues()), "workers", cfg.workers(), "fail_open", cfg.FailOpen)
@@ -328,6 +344,11 @@ func Run(ctx context.Context, opts Options) error {
 	d.startupCheck(ctx, cfg)
 	log.Info("ready", "rules", len(cfg.Rules)+len(st), "queues", fmt.Sprint(cfg.queues()),
 		"control", cfg.Control, "previous_instance", stale)
+	// READY=1 only now: rules installed, queues bound, check done.
+	if err := sdnotify.Ready(fmt.Sprintf("ready: %d rules, queues %v, start-up check %s",
+		len(cfg.Rules)+len(st), cfg.queues(), d.checkResult().Result)); err != nil {
+		log.Warn("could not notify the service manager", "err", err)
+	}
 
 	var runErr error
 loop:
@@ -344,6 +365,9 @@ loop:
 		case <-opts.Hangup:
 			d.reload(opts.Reload)
 		}
+	}
+	if err := sdnotify.Stopping("stopping: removing the nftables table"); err != nil {
+		log.Warn("could not notify the service manager", "err", err)
 	}
 	scancel()
 	wg.Wait()

@@ -10,6 +10,7 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -304,7 +305,8 @@ func checkSameSession(t *testing.T, pa, pb *daemonProc, client, server net.Conn)
 // remove the table and exit 0.
 func TestIntegrationLoopback(t *testing.T) {
 	ns := netns.NewForTest(t)
-	p := startDaemon(t, ns, t.TempDir(), "--rule", fmt.Sprintf("%d:both", testPort))
+	keylog := filepath.Join(t.TempDir(), "keys.log")
+	p := startDaemon(t, ns, t.TempDir(), "--rule", fmt.Sprintf("%d:both", testPort), "--keylog", keylog)
 	if !hasTable(t, ns) {
 		t.Fatal("no table while running")
 	}
@@ -323,6 +325,17 @@ func TestIntegrationLoopback(t *testing.T) {
 		t.Errorf("loopback transfer: %v", err)
 	} else {
 		checkSameSession(t, p, p, client, server)
+		// The key log holds this session's secret: both ends log it.
+		if c, err := p.sessionFor(client.LocalAddr(), client.RemoteAddr()); err == nil {
+			b, _ := os.ReadFile(keylog)
+			line := "TCPCRYPT_SS " + hex.EncodeToString(c.SessionID) + " "
+			if n := strings.Count(string(b), line); n != 2 {
+				t.Errorf("key log has %d %q lines, want 2 (one per end):\n%s", n, line, b)
+			}
+			if !strings.Contains(string(b), "TCPCRYPT_ES ") {
+				t.Errorf("key log has no TCPCRYPT_ES line:\n%s", b)
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()

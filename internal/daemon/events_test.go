@@ -1,0 +1,57 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/engine"
+)
+
+func TestEventLoggerReasonsAndRateLimit(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	now := time.Unix(1_700_000_000, 0)
+	l := newEventLogger(log, func() time.Time { return now })
+	ev := engine.Event{Kind: engine.EventFallback, Reason: "no-peer-eno", Mode: engine.Opportunistic,
+		Local: netip.MustParseAddrPort("10.0.0.1:443"), Remote: netip.MustParseAddrPort("10.0.0.2:5555")}
+
+	l.Event(ev)
+	if got := buf.String(); !strings.Contains(got, "fell back") || !strings.Contains(got, "reason=no-peer-eno") ||
+		!strings.Contains(got, "remote=10.0.0.2:5555") {
+		t.Fatalf("fallback line: %q", got)
+	}
+	buf.Reset()
+	l.Event(engine.Event{Kind: engine.EventAbort, Reason: "auth", Err: errors.New("frame failed")})
+	if got := buf.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "reason=auth") ||
+		!strings.Contains(got, "frame failed") {
+		t.Fatalf("abort line: %q", got)
+	}
+
+	// A flood: only the burst is written, the rest is counted and reported
+	// with the first line once tokens come back.
+	buf.Reset()
+	for range 1000 {
+		l.Event(ev)
+	}
+	if n := strings.Count(buf.String(), "\n"); n != connLogBurst-2 {
+		t.Fatalf("%d lines written during the flood, want %d", n, connLogBurst-2)
+	}
+	buf.Reset()
+	now = now.Add(time.Second)
+	l.Event(ev)
+	if got := buf.String(); !strings.Contains(got, "suppressed_before=") {
+		t.Fatalf("no suppressed count after the flood: %q", got)
+	}
+
+	// Encryptions are debug only.
+	buf.Reset()
+	l.Event(engine.Event{Kind: engine.EventEncrypted, SessionID: []byte{0x23, 1}})
+	if buf.Len() != 0 {
+		t.Fatalf("encrypted event logged at info: %q", buf.String())
+	}
+}
