@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/packet"
@@ -19,11 +21,20 @@ func (e *Engine) Process(pkt []byte, dir Dir) Result {
 	}
 	var p packet.Packet
 	if err := packet.Parse(pkt, &p); err != nil {
-		if !errors.Is(err, packet.ErrNotTCP) {
-			// A TCP segment we cannot rewrite may belong to an encrypted
-			// flow; passing it could leak or inject plaintext.
-			e.drop(DropUnparsable)
+		if errors.Is(err, packet.ErrNotTCP) {
+			return e.finish()
 		}
+		// A TCP segment we cannot rewrite may belong to an encrypted flow;
+		// passing it could leak or inject plaintext, so it is dropped. But
+		// one whose endpoints we can read and that belongs to no tracked
+		// flow passes untouched (DESIGN.md invariant 8): the queue may hand
+		// over a copy cut short (payloads past 65531 bytes, BIG TCP), and
+		// dropping every retransmission of it would stall a connection
+		// that is none of our business.
+		if key, ok := rawFlowKey(pkt, dir); ok && e.tab.flows[key] == nil {
+			return e.finish()
+		}
+		e.drop(DropUnparsable)
 		return e.finish()
 	}
 	s := seg{
@@ -227,4 +238,39 @@ func (e *Engine) onTimer(f *flow, now time.Time) {
 	if !f.redeliverAt.IsZero() && !now.Before(f.redeliverAt) {
 		e.redeliver(f, now)
 	}
+}
+
+// rawFlowKey reads the endpoints of a TCP packet from its first bytes alone,
+// without the length checks of packet.Parse, so that it works on a copy cut
+// short. IPv4 fragments other than the first and IPv6 packets whose next
+// header is not TCP have no readable ports: ok is false.
+func rawFlowKey(b []byte, dir Dir) (flowKey, bool) {
+	if len(b) < 1 {
+		return flowKey{}, false
+	}
+	var src, dst netip.Addr
+	var l4 []byte
+	switch b[0] >> 4 {
+	case 4:
+		ihl := int(b[0]&0x0f) * 4
+		if ihl < 20 || len(b) < ihl+4 || b[9] != 6 || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
+			return flowKey{}, false
+		}
+		src, dst = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
+		l4 = b[ihl:]
+	case 6:
+		if len(b) < 44 || b[6] != 6 {
+			return flowKey{}, false
+		}
+		src, dst = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
+		l4 = b[40:]
+	default:
+		return flowKey{}, false
+	}
+	sp := netip.AddrPortFrom(src, binary.BigEndian.Uint16(l4[0:2]))
+	dp := netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:4]))
+	if dir == Outbound {
+		return flowKey{local: sp, remote: dp}, true
+	}
+	return flowKey{local: dp, remote: sp}, true
 }
