@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Writes docs/conformance.md from the digest's checklist (§5) and the mapping below.
+
+The mapping says, for each numbered requirement, who owns it and which test proves it,
+or that it is open. Run from the repository root:
+    python3 scripts/conformance.py ../shared/spec/tcpcrypt-rfc-digest.md > docs/conformance.md
+"""
+import re
+import sys
+
+E = "eno"
+C = "crypto"
+G = "engine"
+D = "daemon"
+A = "application"
+T = "TEP design"
+
+# number -> (owner, evidence). Evidence names tests as package.TestName; "open: ..." says
+# what is missing; "n/a: ..." says why it does not apply to us.
+M = {
+    1: (G, "eno.TestHandshakePaths (`eno.NonSYN` = 45 02); engine.TestHandshakeBytes"),
+    2: (E, "eno.TestFindENO (HasENO ignores contents)"),
+    3: (E, "eno.TestBuildSYN (one option built per SYN); engine.TestHandshakeBytes"),
+    4: (E, "eno.TestNegotiateScenarios/duplicate_ENO_in_SYN; eno.TestFindENO (count)"),
+    5: (E, "eno.TestBuildSYN, eno.TestMarshal (one global written)"),
+    6: (E, "eno.TestParseSYNGlobalBits"),
+    7: (E, "eno.TestAnswer (explicit b=1 in every answer)"),
+    8: (E, "eno.TestBuildSYN (no b unless SimOpenB)"),
+    9: (G, "engine.Config.SimOpenB; eno.TestBuildSYN/fig_12_B:_SimOpenB"),
+    10: (E, "eno.TestBuildSYN (a=0 unless configured)"),
+    11: (G, "engine.Config.AppAware; eno.Result.PeerA; eno.TestNegotiateScenarios/a=1_from_peer"),
+    12: (E, "eno.TestNegotiateScenarios/mandatory_app-aware*, eno.TestAnswer/fig_10:_mandatory_mode"),
+    13: (E, "eno.TestMarshal (z bits written as 0)"),
+    14: (E, "eno.TestNegotiateScenarios/z_bits_ignored_on_receipt"),
+    15: (E, "eno.TestAnswer"),
+    16: (T, "n/a: tcpcrypt is specified in roles A and B"),
+    17: (E, "eno.TestMarshal, eno.TestBuildSYN/two_extras"),
+    18: (E, "eno.TestParseSYNMalformed (ErrLengthByteTarget)"),
+    19: (E, "eno.TestParseSYNMalformed (ErrLengthByteOverrun), eno.TestNegotiateScenarios/peer_malformed*"),
+    20: (E, "eno.TestParseSYNMalformed (ErrLengthByteTarget)"),
+    21: (E, "eno.TestAnswer (one TEP)"),
+    22: (E, "eno.TestAnswer (only an offered TEP)"),
+    23: (G, "engine.TestHandshakeBytes"),
+    24: (G, "engine.TestHandshakeBytes"),
+    25: (G, "eno.TestHandshakePaths; engine.TestENOStripped"),
+    26: (E, "eno.TestNegotiateScenarios/no_common_TEP"),
+    27: (E, "eno.TestNegotiateScenarios/echoing_middlebox, /mandatory_app-aware,_peer_a=0"),
+    28: (G, "engine.TestSYNRetransmissionIdentical"),
+    29: (G, "engine scenario tests (encrypted after the third segment)"),
+    30: (G, "engine scenario tests"),
+    31: (G, "engine.TestTamper* (nothing unverified reaches the stack)"),
+    32: (G, "engine scenario tests (wire check: no plaintext on the wire)"),
+    33: (E, "eno.TestNegotiateScenarios/peer_vacuous*, /we_sent_vacuous"),
+    34: (E, "eno.TestAnswer/vacuous_SYN:_no_ENO_back"),
+    35: (E, "eno.TestAnswer"),
+    36: (G, "engine: never adds payload to a SYN"),
+    37: (G, "engine: never adds TFO"),
+    38: (G, "engine: SYN payload on an ENO SYN is not passed"),
+    39: (G, "engine: SYN payload on an ENO SYN is not passed"),
+    40: (G, "engine: SYN payload on an ENO SYN is not passed"),
+    41: (G, "engine: SYN payload on an ENO SYN is not passed"),
+    42: (G, "engine: SYN payload on an ENO SYN is not passed"),
+    43: (G, "n/a: we never send SYN data"),
+    44: (G, "n/a: we never send SYN data"),
+    45: (A, "n/a: no such mode is offered"),
+    46: (G, "n/a: SYN data is never sent"),
+    47: (T, "n/a: tcpcrypt sends no SYN data"),
+    48: (C, "crypto.TestVectors (transcript is an input of ss[0]: changed ENO bytes change every key)"),
+    49: (C, "crypto.FreshSecret; crypto.TestVectors"),
+    50: (C, "crypto.TestSealOpenRoundTrip, crypto.TestOpenRejectsEveryTamper"),
+    51: (C, "crypto.TestScheduleClosedForms (session id)"),
+    52: (C, "crypto.TestAEADIDs (only 128/256-bit AEADs), crypto.TestSizesPerTEP"),
+    53: (C, "crypto.TestAEADIDs (no null cipher exists)"),
+    54: (C, "crypto.TestKeyAgreementAllTEPs (ephemeral keys)"),
+    55: (G, "crypto.TestScheduleErase, crypto.TestCacheZeroesSecrets; engine erases keys when a flow ends"),
+    56: (G, "crypto.TestOpenRejectsEveryTamper (FINp authenticated); engine.TestForgedFIN"),
+    57: (G, "engine.TestForgedFIN (RST, not EOF)"),
+    58: (C, "crypto.TestReservedBitsAndShortURG (URGp authenticated)"),
+    59: (C, "n/a: tcpcrypt supports urgent data"),
+    60: (C, "crypto.TestVectors (both ends compute the same id)"),
+    61: (D, "ctl: SessionID(conn)"),
+    62: (D, "ctl: ErrNotEncrypted / ErrNotFound"),
+    63: (A, "docs: ctl example binding session id and role"),
+    64: (C, "crypto.SessionID (CPRF over ss, fresh nonces from both sides)"),
+    65: (A, "n/a: application guidance; ctl returns the whole id"),
+    66: (C, "crypto.TestScheduleClosedForms (33 bytes)"),
+    67: (C, "crypto.TestVectors (N_A, N_B, both public keys and the transcript feed ss[0])"),
+    68: (C, "crypto.SessionID (HMAC-SHA256 output)"),
+    69: (C, "crypto.SessionID (derived, never a secret itself)"),
+    70: (A, "docs: ctl example"),
+    71: (T, "n/a: review guidance"),
+    72: (D, "open: the daemon waits for getrandom to be ready before sending ENO"),
+    73: (T, "n/a: tcpcrypt sends no non-SYN ENO data (45 02 only)"),
+    74: (T, "n/a: no legacy option 69 use"),
+    75: (E, "eno.Kind = 69; eno.TestParseSYNValid"),
+    76: (T, "n/a: we never had the legacy encoding"),
+    77: (E, "eno: we never send option 253"),
+    78: (E, "eno.TestNegotiateScenarios/no_common_TEP"),
+    79: (G, "engine scenario tests"),
+    80: (G, "engine scenario tests"),
+    81: (G, "engine.TestHandshakeBytes (PSH on Init segments)"),
+    82: (G, "engine: a fresh key pair per connection (crypto.GenerateKey)"),
+    83: (C, "crypto: private keys live in memory only"),
+    84: (G, "crypto.TestNISTPublicKeyValidation, crypto.TestLowOrderPointsGiveZeroSecret; engine abort on ErrInvalidPublicKey"),
+    85: (G, "engine.Config.AEADs"),
+    86: (G, "crypto.ErrCipherNotOffered; engine abort"),
+    87: (C, "crypto.MaxResumeNonceLen; engine.Config.ResumeNonceLen"),
+    88: (G, "engine: nonces from Config.Rand (crypto/rand by default)"),
+    89: (G, "engine.Config.ResumeNonceLen"),
+    90: (G, "engine: default 8 bytes"),
+    91: (G, "eno.TestHandshakeResumption, crypto.TestCachePassiveAndActive; engine resumption test"),
+    92: (G, "crypto.TestCachePassiveAndActive (TEP mismatch refused)"),
+    93: (G, "engine resumption handling"),
+    94: (G, "eno.TestHandshakeResumption (mismatched half)"),
+    95: (G, "engine resumption test"),
+    96: (E, "eno.TestBuildSYN (one resumption suboption)"),
+    97: (E, "eno.TestBuildSYN"),
+    98: (C, "crypto.TestCacheChainsAndFlush (ss[i+1] cached, ss[i] zeroed)"),
+    99: (C, "crypto: the cache is memory-only"),
+    100: (C, "crypto.TestCacheChainsAndFlush (lowest i first; a take uses it up)"),
+    101: (C, "crypto.TestCachePassiveAndActive (one take per entry)"),
+    102: (C, "crypto.TestCachePassiveAndActive"),
+    103: (C, "crypto.TestResumeHalvesAndDirections"),
+    104: (D, "crypto.Cache (no Take = ignore, no Put = don't cache, Flush); open: per-connection control in ctl"),
+    105: (C, "crypto.TestSealOpenRoundTrip (ErrFrameTooLong past 65518 bytes)"),
+    106: (G, "engine retransmission tests (frames kept and resent byte for byte)"),
+    107: (G, "engine retransmission tests"),
+    108: (C, "crypto.ErrStreamExhausted"),
+    109: (G, "engine.TestTamper*"),
+    110: (G, "engine FIN tests"),
+    111: (G, "engine FIN tests"),
+    112: (G, "engine.TestForgedFIN"),
+    113: (C, "crypto.TestEncoderRekey"),
+    114: (G, "crypto.TestDecoderChunkings (across rekeys); engine rekey test"),
+    115: (G, "engine rekey test"),
+    116: (G, "crypto.TestEncoderRekey"),
+    117: (G, "engine retransmission tests (stored frames)"),
+    118: (C, "crypto.TestScheduleErase"),
+    119: (G, "open"),
+    120: (G, "open"),
+    121: (G, "engine rekey test"),
+    122: (C, "crypto.TestInitRoundTripAndSizes"),
+    123: (C, "crypto.TestIgnoredTailIsSkipped"),
+    124: (C, "crypto.TestInitRoundTripAndSizes"),
+    125: (C, "crypto.TestIgnoredTailIsSkipped"),
+    126: (C, "crypto.TestReservedBitsAndShortURG"),
+    127: (C, "crypto.TestReservedBitsAndShortURG"),
+    128: (C, "crypto.KeyLen = 32"),
+    129: (C, "crypto.TestKeyAgreementAllTEPs"),
+    130: (C, "crypto.TestNISTPublicKeyValidation"),
+    131: (C, "crypto.TestRFC7748"),
+    132: (C, "crypto.TestLowOrderPointsGiveZeroSecret"),
+    133: (C, "crypto.TestLowOrderPointsGiveZeroSecret"),
+    134: (C, "crypto.TestKeyAgreementAllTEPs, crypto.TestRFC7748"),
+    135: (C, "crypto.TestKeyAgreementAllTEPs (X448, P-256, P-521)"),
+    136: (C, "crypto.TestAEADKnownAnswers"),
+    137: (C, "crypto.TestAEADKnownAnswers, crypto.TestSealOpenRoundTrip"),
+    138: (G, "engine: aborts are RSTs, EOF only after a verified FINp"),
+    139: (G, "engine: one key pair per connection, never reused"),
+    140: (C, "crypto: keys never written anywhere"),
+    141: (G, "engine.Config.Rand (crypto/rand by default)"),
+    142: (D, "open: see 72"),
+}
+
+def main():
+    src = open(sys.argv[1]).read()
+    sec = src.split("## 5. Implementer", 1)[1].split("\n## 6.", 1)[0]
+    items = re.findall(r"^(\d+)\. \[(8547|8548) (§[^\]]*)\] (.*)$", sec, re.M)
+    out = []
+    out.append("# Conformance: every MUST and SHOULD of RFC 8547 and RFC 8548\n")
+    out.append("One row per item of the digest's checklist (`shared/spec/tcpcrypt-rfc-digest.md` §5), in its")
+    out.append("numbering. *Owner* is the part of tcpcryptd that must keep it; *evidence* names the test")
+    out.append("that proves it (package.TestName), or says `open` and what is missing, or `n/a` and why.")
+    out.append("Generated by `scripts/conformance.py`; edit the mapping there.\n")
+    out.append("| # | RFC | requirement | owner | evidence |")
+    out.append("|---|---|---|---|---|")
+    for num, rfc, s, text in items:
+        n = int(num)
+        owner, ev = M.get(n, ("?", "open"))
+        text = text.replace("|", "\\|")
+        out.append(f"| {n} | {rfc} {s} | {text} | {owner} | {ev} |")
+    print("\n".join(out))
+
+main()
