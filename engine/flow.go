@@ -69,6 +69,10 @@ func (s State) encrypting() bool { return s == StateKeyExchange || s == StateEst
 // dead reports whether the flow only lingers.
 func (s State) dead() bool { return s >= StateClosed }
 
+// Dead reports whether the connection is over (closed, aborted or reset)
+// and the flow only lingers to answer stragglers.
+func (s State) Dead() bool { return s.dead() }
+
 // flowKey identifies a flow by its local and remote endpoints. Each end of a
 // loopback connection is its own flow (DESIGN.md invariant 9).
 type flowKey struct {

@@ -371,6 +371,7 @@ loop:
 	}
 	scancel()
 	wg.Wait()
+	d.shutdownSafety(log)
 	rerr := removeTable()
 	nerr := stopNFQ()
 	if runErr != nil {

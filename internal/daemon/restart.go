@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
@@ -55,6 +56,11 @@ type restartResult struct {
 // the local socket needs its current sequence numbers, which only the dead
 // instance knew.
 func destroyCovered(m *Matcher) (restartResult, error) {
+	return destroyMatching(m.Covered)
+}
+
+// destroyMatching destroys every connected TCP socket whose endpoints match.
+func destroyMatching(match func(local, remote netip.AddrPort) bool) (restartResult, error) {
 	var res restartResult
 	c, err := netlink.Dial(unix.NETLINK_INET_DIAG, nil)
 	if err != nil {
@@ -68,7 +74,7 @@ func destroyCovered(m *Matcher) (restartResult, error) {
 			return res, err
 		}
 		for _, s := range socks {
-			if !m.Covered(s.Local, s.Remote) {
+			if !match(s.Local, s.Remote) {
 				continue
 			}
 			res.Found++
