@@ -6,7 +6,7 @@ PKGS      := ./...
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: all build test unit lint fuzz e2e bench vectors setup clean
+.PHONY: all build test unit lint fuzz e2e bench netns-bench demo vectors clean
 
 all: build
 
@@ -29,12 +29,24 @@ lint:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-# Root-only end-to-end tests against the real kernel (network namespaces).
+# Root-only tests against the real kernel (network namespaces, nftables, NFQUEUE,
+# the real binaries). `make test` runs them too when run as root.
 e2e:
-	$(GO) test -count=1 -run 'Integration|E2E' -v ./...
+	$(GO) test -count=1 -run 'Integration|E2E|Kernel' ./...
 
+# The newcomer's demo: two namespaces, tcpcryptd in each, a file moved between
+# them, both ends' session ids and a capture excerpt. Needs root.
+demo:
+	./scripts/demo.sh
+
+# Microbenchmarks (no root), with ratios against the bare AEAD in the same run.
 bench:
 	./scripts/bench.sh $(BENCHTIME)
+
+# Throughput and connection rate in namespaces: plain TCP, NFQUEUE pass-through and
+# tcpcryptd in the same run (root).
+netns-bench:
+	./scripts/netns-bench.sh
 
 vectors:
 	$(GO) run ./internal/cmd/genvectors -o testdata/vectors/tcpcrypt.json

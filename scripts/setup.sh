@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for a fresh Debian machine: installs what tcpcryptd needs (as root), fetches
-# the Go modules, builds everything, and runs the main job.
+# the Go modules, builds everything, and runs the main job: the demo (two network
+# namespaces, tcpcryptd in each, an encrypted file transfer between them).
 #
 #   ./scripts/setup.sh               install, build, run the main job
 #   ./scripts/setup.sh --deps-only   install and fetch only (what CI uses before `make test`)
@@ -38,4 +39,4 @@ if [ "${1:-}" = "--deps-only" ]; then
   exit 0
 fi
 
-./scripts/main-job.sh
+./scripts/demo.sh
