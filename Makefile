@@ -53,3 +53,6 @@ vectors:
 
 clean:
 	$(GO) clean -testcache
+
+# install, uninstall, deb, man (kept last so `all` stays the default target).
+include mk/install.mk

@@ -17,11 +17,16 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 # Debian packages: nft (golden tests compare its listing), iproute2 (network namespaces),
-# make. Installed only when missing, so a prepared machine needs no network for apt.
+# make, and the tools below. Installed only when missing, so a prepared machine needs no network for apt.
 need=()
 command -v nft  >/dev/null 2>&1 || need+=(nftables)
 command -v ip   >/dev/null 2>&1 || need+=(iproute2)
 command -v make >/dev/null 2>&1 || need+=(make)
+# systemd-analyze checks the unit; groff renders the man pages in their tests;
+# dpkg-deb builds the package that CI installs.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v groff >/dev/null 2>&1 || need+=(groff-base)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root (or install them) first" >&2

@@ -1,0 +1,175 @@
+package manpage
+
+// The hand-written parts of the three pages. The generated parts (synopsis,
+// options, commands) come from each command's *cli.App. Keep these in step
+// with docs/tcpcryptd.md and docs/ctl-protocol.md; they are the reference.
+
+const (
+	pageDate    = "2026-11-27"
+	pageSource  = "tcpcrypt"
+	pageManual  = "System Manager's Manual"
+	seeAlsoRFCs = "*RFC 8547* (TCP-ENO: encryption negotiation option), *RFC 8548* (tcpcrypt: cryptographic protection of TCP streams)."
+)
+
+// controlSocketBody describes the control socket forms; shared by the
+// three pages.
+const controlSocketBody = "The daemon and its tools talk over a control socket (JSON lines, see `docs/ctl-protocol.md`). Its address takes these forms:\n" +
+	"\n" +
+	": no address given\n" +
+	"the unix socket `/run/tcpcrypt/ctl`; clients first look at `$TCPCRYPT_CTL`.\n" +
+	": `/path/to/sock`, `./sock`, `unix:sock`\n" +
+	"a unix socket at that path. Mode 0666: every local user may ask for session ids, status and the connection list; rule changes are accepted only from uid 0 (checked with SO_PEERCRED).\n" +
+	": `:PORT`, `localhost:PORT`\n" +
+	"TCP on 127.0.0.1 and ::1, read-only for everyone.\n" +
+	": `127.0.0.1:PORT`, `[::1]:PORT`\n" +
+	"TCP on that loopback address only, read-only.\n" +
+	"\n" +
+	"Other hosts are refused: the protocol has no authentication or encryption of its own."
+
+// sessionIDBody explains session ids and how applications use them.
+const sessionIDBody = "Encryption alone does not say who is at the other end: an active attacker can sit in the middle of both handshakes. Every encrypted connection has a *session id* (RFC 8547 §5.1), a public value of 33 bytes here, and a TCP-ENO *role*, A or B. Both ends of a connection see the same session id and opposite roles; a man in the middle cannot make them match.\n" +
+	"\n" +
+	"An application authenticates its peer by binding the session id and its role into its own authentication: a password exchange, a signature, a channel-binding field. If both ends agree, there is no one in the middle. Go programs use the client library in package `ctl`: `ctl.SessionID(conn)` or `ctl.ConnInfo(conn)` return the id (and role) of a `net.Conn`, and fail when the connection is not encrypted. Other programs use `tcpcryptctl sessid LOCAL REMOTE` or the control protocol directly; `tcnetstat` lists the ids of every connection.\n" +
+	"\n" +
+	"Session ids are not secret; they are not keys."
+
+// Tcpcryptd is the hand-written part of `tcpcryptd`(8).
+func Tcpcryptd() Page {
+	return Page{
+		Section: "8", Date: pageDate, Source: pageSource, Manual: pageManual,
+		Description: "`tcpcryptd` encrypts the TCP connections of the ports you choose, with no change to the applications. It takes their segments from NFQUEUE, negotiates encryption inside the TCP handshake with TCP-ENO (RFC 8547), and encrypts and authenticates the stream with tcpcrypt (RFC 8548) by rewriting the packets.\n" +
+			"\n" +
+			"Encryption is *opportunistic*: a peer without tcpcrypt, or a path that strips the TCP option, gets plain TCP exactly as if the daemon were not there, unless the port's rule says `required`. It protects against passive eavesdropping and against tampering with the stream; it does not by itself authenticate the peer (see SESSION IDS).\n" +
+			"\n" +
+			"The daemon must run as root: it needs CAP_NET_ADMIN (nftables, NFQUEUE, SO_MARK, sock_diag) and CAP_NET_RAW (raw sockets). One daemon runs per network namespace; a second one refuses to start. It owns the nftables table `inet tcpcrypt` and removes it when it stops.",
+		Sections: []Section{
+			{"QUEUES", "The ports to encrypt are sent to the daemon through NFQUEUE. `-p` gives the queue number, or a range such as `7463-7466` whose queues share the traffic by address hash. This number plays the part of the \"divert port\" of the original tcpcrypt daemon: nothing else on the host may use the same queues."},
+			{"RULES", "`--rule` *PORT*[:*SIDE*][:*MODE*][@*PREFIX*] covers a port:\n" +
+				"\n" +
+				": *SIDE*\n" +
+				"`local` (default): a port of this host, the services it offers; `remote`: a port of the peer, the connections this host opens; `both`.\n" +
+				": *MODE*\n" +
+				"`opportunistic` (default): encrypt when the peer can, plain TCP otherwise; `required`: refuse connections that cannot be encrypted; `exclude`: leave alone (exclude entries punch holes in wider ones).\n" +
+				": *PREFIX*\n" +
+				"only peers inside this address prefix, e.g. `443:local:required@10.0.0.0/8`.\n" +
+				"\n" +
+				"The rules in force are the configured ones plus those added at run time with `tcpcryptctl rules add`, which are kept in the state file and applied again at the next start. Changes apply at once to new connections."},
+			{"FAIL-OPEN AND FAIL-CLOSED", "These options decide what covered traffic does while the daemon is *not* running. With `--fail-open` (the default) the queue rules of opportunistic entries carry the bypass flag, so their traffic passes untouched, in plaintext. With `--fail-closed` the traffic of every covered port is dropped until the daemon is back. Entries with mode `required` never bypass. While the daemon runs, an overflowing queue drops packets (TCP sends them again); it never passes them in plaintext."},
+			{"CONFIGURATION FILE", "`--config` *FILE* reads `key = value` lines; the keys are the long option names without the dashes, `#` starts a comment line, `rule` may be repeated and every other key appears at most once. Booleans are `true` or `false` (also yes/no, on/off, 1/0); `verbose` is a number, 0 to 2. A bad line stops the daemon with the file name and line number. Options on the command line override the file, and `--rule` replaces the file's rules.\n" +
+				"\n" +
+				"  # /etc/tcpcrypt/tcpcryptd.conf\n" +
+				"  queue = 7463-7464\n" +
+				"  verbose = 1\n" +
+				"  rule = 443\n" +
+				"  rule = 25:remote\n" +
+				"  fail-closed = true"},
+			{"CONTROL SOCKET", controlSocketBody},
+			{"START-UP CHECK", "Once the rules are in place the daemon proves that it really encrypts, logs the outcome and shows it in `tcpcryptctl status` (passed, failed or skipped, with a detail).\n" +
+				"\n" +
+				"- By default it runs a loopback self-test: it listens on a throwaway port of 127.0.0.1 (and ::1 when present), covers it with a temporary rule, connects to itself, and requires both ends to report the same session id with opposite roles.\n" +
+				"- `-s` *HOST*[:*PORT*] asks a remote check server instead (port 7 by default): the server reports the session id it sees and the daemon compares it with its own. The name is resolved only when this check runs.\n" +
+				"- `-f` skips the check, and never causes a name lookup.\n" +
+				"\n" +
+				"A failed check is logged as an error but does not stop the daemon: covered connections are still offered encryption. `--check-listen` *ADDR* runs a check server in the daemon; a client sends one line and reads back its session id in hex, or `none: REASON`."},
+			{"SESSION IDS", sessionIDBody},
+			{"RESTART SAFETY", "A connection that a previous daemon encrypted cannot be continued by a new one, which has no keys for it. When the daemon finds the table of a previous instance that did not exit cleanly, it destroys the covered connections through sock_diag (SOCK_DESTROY) before its own rules go live, so that applications reconnect, encrypted, instead of sending plaintext. The counts are logged."},
+			{"KEY LOG", "`--keylog` *FILE* appends one line per key exchange (`TCPCRYPT_ES` *N_A* *ES*) and per session (`TCPCRYPT_SS` *SESSION-ID* *SS*), for decrypting captures with a packet analyser. Anyone who can read the file can decrypt the logged connections: it is created with mode 0600 and the daemon warns loudly while it is on. Under the systemd unit the file must lie in a writable directory such as `/var/lib/tcpcrypt`."},
+			{"LOGGING", "Logs go to standard error as `log/slog` text: warnings and errors by default, lifecycle events (start, rules applied, check result, ready, reload, stop) with `-v`, debugging with `-vv`. Nothing is logged per packet; the per-reason counters are in `tcpcryptctl status`."},
+			{"SYSTEMD", "When `$NOTIFY_SOCKET` is set (Type=notify units), the daemon sends READY=1 once the rules are installed, the queues are bound and the start-up check has run, STOPPING=1 when it shuts down, a one-line STATUS=, and WATCHDOG=1 every half of `$WATCHDOG_USEC` when the unit sets WatchdogSec=. The unit shipped in `tcpcryptd.service` uses all of them."},
+			{"SIGNALS", ": SIGTERM, SIGINT\n" +
+				"stop accepting control clients, remove the `inet tcpcrypt` table, stop reading the queues and exit with status 0. Segments still held are dropped; TCP sends them again.\n" +
+				": SIGHUP\n" +
+				"read the configuration file (the command-line options still win) and the state file again and apply the rules. A bad file is logged and ignored. Settings other than rules take effect at the next start; a warning names them."},
+			{"FILES", ": `/etc/tcpcrypt/tcpcryptd.conf`\n" +
+				"configuration file read by the systemd unit (`--config`).\n" +
+				": `/var/lib/tcpcrypt/rules.json`\n" +
+				"state file: the rules added at run time (mode 0600, written atomically).\n" +
+				": `/run/tcpcrypt/ctl`\n" +
+				"default control socket.\n" +
+				": `/lib/systemd/system/tcpcryptd.service`\n" +
+				"the systemd unit (`/usr/local/lib/systemd/system` after `make install`).\n" +
+				": `/proc/net/netfilter/nfnetlink_queue`\n" +
+				"the kernel's view of the bound queues."},
+			{"ENVIRONMENT", ": `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`\n" +
+				"set by systemd; see SYSTEMD."},
+			{"EXIT STATUS", ": 0\n" +
+				"stopped by SIGTERM or SIGINT; or `--help`, `--version`.\n" +
+				": 1\n" +
+				"the daemon failed: not root, another daemon running, control socket in use, nftables or NFQUEUE errors, a state file that does not parse.\n" +
+				": 2\n" +
+				"a bad option or configuration file."},
+			{"SEE ALSO", "`tcpcryptctl`(8), `tcnetstat`(8), `nft`(8), `systemd.service`(5), `sd_notify`(3).\n" +
+				"\n" +
+				seeAlsoRFCs},
+		},
+		FlagValues: map[string][]string{
+			"teps":  {"x25519", "x448", "p256", "p521", "x25519,p256"},
+			"aeads": {"aes128gcm", "chacha20poly1305", "aes256gcm"},
+		},
+	}
+}
+
+// Tcnetstat is the hand-written part of `tcnetstat`(8).
+func Tcnetstat() Page {
+	return Page{
+		Section: "8", Date: pageDate, Source: pageSource, Manual: pageManual,
+		Description: "`tcnetstat` lists the connections that `tcpcryptd` tracks, one row each: local and remote endpoint, state, TCP-ENO role (A or B), key agreement (TEP), cipher (AEAD), session id, whether the session was resumed, plaintext bytes in and out, and age. A dash marks an empty field, e.g. the session id of a connection that fell back to plain TCP.\n" +
+			"\n" +
+			"With `--json` it prints a JSON array of connection objects (`[]` when there are none) with the members of the control protocol's Conn: `local`, `remote`, `state`, `role`, `tep`, `aead`, `session_id`, `resumed`, `bytes_in`, `bytes_out`, `frames_in`, `frames_out`, `age_seconds` and `last_error`, the reason of the last fallback or abort.\n" +
+			"\n" +
+			"Any local user may run it.",
+		Sections: []Section{
+			{"CONTROL SOCKET", controlSocketBody},
+			{"SESSION IDS", sessionIDBody},
+			{"ENVIRONMENT", ": `TCPCRYPT_CTL`\n" +
+				"the control address used when `-u` is not given."},
+			{"EXIT STATUS", ": 0\n" +
+				"success.\n" +
+				": 1\n" +
+				"the daemon is unavailable or reported an error; the reason goes to standard error.\n" +
+				": 2\n" +
+				"a usage error."},
+			{"SEE ALSO", "`tcpcryptd`(8), `tcpcryptctl`(8).\n\n" + seeAlsoRFCs},
+		},
+		FileFlags:    []string{"address"},
+		Placeholders: map[string]string{"address": "ADDRESS"},
+	}
+}
+
+// Tcpcryptctl is the hand-written part of `tcpcryptctl`(8).
+func Tcpcryptctl() Page {
+	return Page{
+		Section: "8", Date: pageDate, Source: pageSource, Manual: pageManual,
+		Description: "`tcpcryptctl` is the administrator's interface to a running `tcpcryptd`: it lists, adds and removes the per-port policy rules, shows the daemon's status and counters, and looks up the session id of a connection.\n" +
+			"\n" +
+			"Rules added here are kept in the daemon's state file and survive restarts; `rules del` removes only such rules (a configured rule is changed where it is configured). Rule changes need root, over the unix socket. Everything else is open to every local user.",
+		Sections: []Section{
+			{"EXAMPLES", "  tcpcryptctl rules add 443\n" +
+				"  tcpcryptctl rules add 25 --side remote --mode required\n" +
+				"  tcpcryptctl rules add 80 --prefix 10.0.0.0/8 --mode exclude\n" +
+				"  tcpcryptctl rules list\n" +
+				"  tcpcryptctl status\n" +
+				"  tcpcryptctl sessid 192.0.2.1:40000 198.51.100.7:443"},
+			{"STATUS AND COUNTERS", "`status` shows the daemon's version, uptime, queues, number of rules and tracked connections, the start-up check result, the fail-open or fail-closed choice, and the counters. The counters explain what happened to connections: `engine_flows_encrypted` and `engine_flows_resumed` count successes, `engine_fallback_*` counts connections that fell back to plain TCP by reason (for example `engine_fallback_no_peer_eno`: the peer, or a middlebox, did not answer the TCP-ENO option), `engine_abort_*` connections aborted by reason, and `engine_drop_*` dropped segments by reason."},
+			{"CONTROL SOCKET", controlSocketBody},
+			{"SESSION IDS", sessionIDBody + "\n" +
+				"\n" +
+				"`sessid` prints *SESSION-ID-HEX* *ROLE*, and fails with status 1 and the reason when the connection has no session id: it is not tracked, or TCP-ENO fell back, or the handshake has not finished."},
+			{"ENVIRONMENT", ": `TCPCRYPT_CTL`\n" +
+				"the control address used when `-u` is not given."},
+			{"EXIT STATUS", ": 0\n" +
+				"success.\n" +
+				": 1\n" +
+				"the daemon is unavailable or refused the request, including \"no session id\" and rule changes by non-root users.\n" +
+				": 2\n" +
+				"a usage error."},
+			{"SEE ALSO", "`tcpcryptd`(8), `tcnetstat`(8).\n\n" + seeAlsoRFCs},
+		},
+		FileFlags:    []string{"address"},
+		Placeholders: map[string]string{"address": "ADDRESS", "side": "SIDE", "prefix": "CIDR", "mode": "MODE"},
+		FlagValues: map[string][]string{
+			"side": {"local", "remote", "both"},
+			"mode": {"opportunistic", "required", "exclude"},
+		},
+	}
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Root-only package test: builds the .deb, installs it INTO THIS MACHINE with
+# dpkg -i, checks the installed files, runs the installed tcpcryptd in a
+# throwaway network namespace and queries it with the installed tcnetstat,
+# then removes and purges the package. Meant for CI machines (Debian 12, as
+# root). Idempotent: a tcpcryptd package left by an interrupted run is removed
+# first. Everything it creates is removed on exit, success or not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test-deb: needs root (dpkg -i, network namespaces); skipping" >&2
+  exit 0
+fi
+for tool in dpkg dpkg-deb ip nft timeout; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "test-deb: $tool is required" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/tcpcrypt-test-deb.XXXXXX)
+ns="tcpcrypt-deb-$$"
+daemon_pid=""
+cleanup() {
+  set +e
+  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+    kill -TERM "$daemon_pid"
+    for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$daemon_pid" 2>/dev/null
+  fi
+  ip netns del "$ns" 2>/dev/null
+  if dpkg-query -W -f='${Status}' tcpcryptd 2>/dev/null | grep -q 'install ok'; then
+    dpkg -P tcpcryptd >/dev/null 2>&1
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "test-deb: FAIL: $*" >&2; [ -f "$work/daemon.log" ] && sed 's/^/  daemon: /' "$work/daemon.log" >&2; exit 1; }
+step() { echo "test-deb: $*"; }
+
+if dpkg-query -W -f='${Status}' tcpcryptd 2>/dev/null | grep -q 'install ok'; then
+  step "removing a tcpcryptd package left by an earlier run"
+  dpkg -P tcpcryptd >/dev/null
+fi
+
+step "building the package"
+deb=$(./scripts/build-deb.sh "$work/dist" 2>"$work/build.log" | tail -n1) || { cat "$work/build.log" >&2; fail "build-deb.sh"; }
+[ -f "$deb" ] || fail "no package at $deb"
+
+step "installing $(basename "$deb")"
+dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i"; }
+
+for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /usr/bin/tcpcryptctl \
+         /lib/systemd/system/tcpcryptd.service /etc/tcpcrypt/tcpcryptd.conf \
+         /usr/share/man/man8/tcpcryptd.8.gz /usr/share/man/man8/tcnetstat.8.gz /usr/share/man/man8/tcpcryptctl.8.gz \
+         /usr/share/bash-completion/completions/tcpcryptd; do
+  [ -e "$f" ] || fail "missing $f"
+done
+if command -v systemd-analyze >/dev/null 2>&1; then
+  out=$(systemd-analyze verify /lib/systemd/system/tcpcryptd.service 2>&1) || fail "systemd-analyze verify: $out"
+  [ -z "$out" ] || fail "systemd-analyze verify: $out"
+fi
+
+step "tcpcryptd -h"
+/usr/sbin/tcpcryptd -h >"$work/help.txt" 2>&1 || fail "tcpcryptd -h exited $?"
+grep -q -- '--queue' "$work/help.txt" || fail "tcpcryptd -h does not list --queue"
+/usr/sbin/tcpcryptd --version | grep -q "^tcpcryptd " || fail "tcpcryptd --version"
+
+step "tcnetstat without a daemon fails cleanly"
+set +e
+/usr/bin/tcnetstat --json -u "$work/absent.sock" >"$work/none.out" 2>"$work/none.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "tcnetstat with no daemon exited $rc, want 1"
+grep -q 'is tcpcryptd running' "$work/none.err" || fail "tcnetstat with no daemon: unexpected message: $(cat "$work/none.err")"
+
+step "starting the installed daemon in network namespace $ns"
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+sock="$work/ctl"
+ip netns exec "$ns" /usr/sbin/tcpcryptd -v -f -u "$sock" --state "$work/rules.json" --workers 1 \
+  --config /etc/tcpcrypt/tcpcryptd.conf >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 200); do
+  [ -S "$sock" ] && grep -q 'msg=ready' "$work/daemon.log" && break
+  kill -0 "$daemon_pid" 2>/dev/null || fail "daemon exited early"
+  sleep 0.1
+done
+[ -S "$sock" ] || fail "no control socket after 20s"
+
+step "tcnetstat --json against it"
+timeout 10 /usr/bin/tcnetstat --json -u "$sock" >"$work/netstat.json" 2>"$work/netstat.err" \
+  || fail "tcnetstat --json exited $?: $(cat "$work/netstat.err")"
+tr -d ' \n' <"$work/netstat.json" | grep -Eq '^\[.*\]$' || fail "tcnetstat --json printed no JSON array: $(cat "$work/netstat.json")"
+timeout 10 /usr/bin/tcpcryptctl -u "$sock" status >/dev/null || fail "tcpcryptctl status"
+
+step "stopping the daemon"
+kill -TERM "$daemon_pid"
+rc=0
+for _ in $(seq 150); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$daemon_pid" 2>/dev/null && fail "daemon still running 15s after SIGTERM"
+wait "$daemon_pid" || rc=$?
+daemon_pid=""
+[ "$rc" -eq 0 ] || fail "daemon exited $rc after SIGTERM"
+ip netns exec "$ns" nft list table inet tcpcrypt >/dev/null 2>&1 && fail "table inet tcpcrypt left behind"
+
+step "dpkg -r"
+dpkg -r tcpcryptd >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -r"; }
+for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /lib/systemd/system/tcpcryptd.service; do
+  [ ! -e "$f" ] || fail "$f still present after dpkg -r"
+done
+[ -e /etc/tcpcrypt/tcpcryptd.conf ] || fail "dpkg -r removed the conffile (only purge should)"
+dpkg -P tcpcryptd >/dev/null 2>&1 || fail "dpkg -P"
+[ ! -e /etc/tcpcrypt/tcpcryptd.conf ] || fail "conffile still present after purge"
+
+step "PASS"
