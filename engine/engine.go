@@ -201,21 +201,30 @@ type Config struct {
 
 // Defaults.
 const (
-	defaultMaxFlows      = 65536
-	defaultFlowBuffer    = 4 << 20
-	minFlowBuffer        = 128 << 10
-	defaultHeldPerFlow   = 256 << 10
-	defaultHeldTotal     = 64 << 20
-	defaultHoldTimeout   = 2 * time.Second
-	defaultHalfOpen      = 30 * time.Second
-	defaultIdle          = 2 * time.Hour
-	defaultClose         = 30 * time.Second
-	defaultInitRTO       = 300 * time.Millisecond
-	maxRTO               = 8 * time.Second
-	defaultResumeNonce   = 8
-	maxInitLen           = 4096 // bound on a peer's Init message (message_len)
-	defaultChunk         = 1400 // frame data size before the peer's MSS is known
-	maxPacket            = 65535
+	defaultMaxFlows    = 65536
+	defaultFlowBuffer  = 4 << 20
+	minFlowBuffer      = 128 << 10
+	defaultHeldPerFlow = 256 << 10
+	defaultHeldTotal   = 64 << 20
+	defaultHoldTimeout = 2 * time.Second
+	defaultHalfOpen    = 30 * time.Second
+	defaultIdle        = 2 * time.Hour
+	defaultClose       = 30 * time.Second
+	defaultInitRTO     = 300 * time.Millisecond
+	maxRTO             = 8 * time.Second
+	defaultResumeNonce = 8
+	maxInitLen         = 4096 // bound on a peer's Init message (message_len)
+	defaultChunk       = 1400 // frame data size before the peer's MSS is known
+	// maxPacket bounds every packet the engine emits (Replace, ToPeer,
+	// ToLocal). A Replace goes back to the kernel as the payload attribute of
+	// an NFQUEUE verdict, and a netlink attribute's 16-bit length counts its
+	// own 4-byte header: 65531 bytes is the most a verdict can carry. A longer
+	// packet wraps the length, the kernel rejects the verdict, and the segment
+	// vanishes without an error (it stays queued, unanswered). gVisor-based
+	// tests never saw this; on Linux every 64 KiB delivery to the local stack
+	// was lost, and with it the connection's progress (e2e TestE2EChaos).
+	// Injected packets obey the same bound for simplicity.
+	maxPacket            = 65531
 	engineRSTBudget      = 8 // RSTs a dead flow sends in answer to stragglers
 	redeliverMinInterval = 50 * time.Millisecond
 	sendBufferFactor     = 4 // unacknowledged frames kept per flow: this many MaxFlowBuffer

@@ -92,7 +92,7 @@ func (m *middle) Process(dir enginetest.Dir, pkt []byte, now time.Time) (toWire,
 	case Accept:
 		toWire, toLocal = emit(d, pkt, toWire, toLocal)
 	case Replace:
-		toWire, toLocal = emit(d, r.Packet, toWire, toLocal)
+		toWire, toLocal = emitReplace(d, r.Packet, toWire, toLocal)
 	case Hold:
 		m.held[r.Token] = heldAt{dir: d, pkt: pkt}
 	}
@@ -132,10 +132,20 @@ func (m *middle) rest(r Result, toWire, toLocal [][]byte) ([][]byte, [][]byte) {
 		case Accept:
 			toWire, toLocal = emit(h.dir, h.pkt, toWire, toLocal)
 		case Replace:
-			toWire, toLocal = emit(h.dir, rel.Packet, toWire, toLocal)
+			toWire, toLocal = emitReplace(h.dir, rel.Packet, toWire, toLocal)
 		}
 	}
 	return toWire, toLocal
+}
+
+// emitReplace is emit for a Replace verdict, as Linux's NFQUEUE does it: a
+// packet longer than a verdict can carry (nfqVerdictMax) never reaches the
+// kernel, so it is lost.
+func emitReplace(d Dir, pkt []byte, toWire, toLocal [][]byte) ([][]byte, [][]byte) {
+	if len(pkt) > nfqVerdictMax {
+		return toWire, toLocal
+	}
+	return emit(d, pkt, toWire, toLocal)
 }
 
 func emit(d Dir, pkt []byte, toWire, toLocal [][]byte) ([][]byte, [][]byte) {

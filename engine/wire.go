@@ -30,7 +30,7 @@ type hdr struct {
 	urgent   uint16
 }
 
-var errTooLarge = errors.New("engine: rewritten packet over 65535 bytes")
+var errTooLarge = errors.New("engine: rewritten packet over 65531 bytes")
 
 // rebuild returns a fresh copy of p with the option area opts (padded),
 // the given payload and header fields. Every other IP and TCP field is kept;
