@@ -199,6 +199,12 @@ type Config struct {
 	KeyLog func(kind KeyLogKind, a, b []byte)
 }
 
+// MaxPacket is the largest packet the engine emits, in any Result: an
+// NFQUEUE verdict carries the replacement in one netlink attribute whose
+// 16-bit length includes its 4-byte header, so 65531 bytes is the most it can
+// carry. Callers must refuse anything longer rather than pass it on.
+const MaxPacket = 65531
+
 // Defaults.
 const (
 	defaultMaxFlows    = 65536
@@ -224,7 +230,7 @@ const (
 	// tests never saw this; on Linux every 64 KiB delivery to the local stack
 	// was lost, and with it the connection's progress (e2e TestE2EChaos).
 	// Injected packets obey the same bound for simplicity.
-	maxPacket            = 65531
+	maxPacket            = MaxPacket
 	engineRSTBudget      = 8 // RSTs a dead flow sends in answer to stragglers
 	redeliverMinInterval = 50 * time.Millisecond
 	sendBufferFactor     = 4 // unacknowledged frames kept per flow: this many MaxFlowBuffer

@@ -30,6 +30,10 @@ func TestVerdicts(t *testing.T) {
 		{"replace", engine.Result{Verdict: engine.Replace, Packet: replacement}, nfqueue.NfAccept, replacement},
 		{"replace without packet is dropped", engine.Result{Verdict: engine.Replace}, nfqueue.NfDrop, nil},
 		{"unknown verdict is dropped", engine.Result{Verdict: 77}, nfqueue.NfDrop, nil},
+		{"replacement too long for a verdict is dropped",
+			engine.Result{Verdict: engine.Replace, Packet: make([]byte, engine.MaxPacket+1)}, nfqueue.NfDrop, nil},
+		{"replacement of exactly MaxPacket bytes passes",
+			engine.Result{Verdict: engine.Replace, Packet: make([]byte, engine.MaxPacket)}, nfqueue.NfAccept, make([]byte, engine.MaxPacket)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +47,9 @@ func TestVerdicts(t *testing.T) {
 			c := h.nextCall()
 			if !bytes.Equal(c.pkt, pkt) || c.dir != engine.Outbound {
 				t.Fatalf("engine saw %x dir %v, want %x outbound", c.pkt, c.dir, pkt)
+			}
+			if len(tt.res.Packet) > engine.MaxPacket {
+				h.waitStats(func(s Stats) bool { return s.Oversized == 1 })
 			}
 		})
 	}

@@ -26,6 +26,7 @@ const (
 	cTruncated
 	cNoPacketID
 	cEngineBugs
+	cOversized
 	cTicks
 	numCounters
 )
@@ -76,7 +77,11 @@ type Stats struct {
 	// or duplicate token, Replace without a packet, an unknown verdict.
 	// Each is resolved safely (drop) and counted.
 	EngineBugs uint64 `json:"engine_bugs"`
-	Ticks      uint64 `json:"ticks"` // Engine.Tick calls
+	// Oversized counts replacements longer than engine.MaxPacket: a verdict
+	// cannot carry them (the netlink length would wrap and the kernel would
+	// drop the verdict silently), so the segment is dropped instead.
+	Oversized uint64 `json:"oversized"`
+	Ticks     uint64 `json:"ticks"` // Engine.Tick calls
 }
 
 // sum adds block c into s.
@@ -102,5 +107,6 @@ func (s *Stats) sum(c *counters) {
 	s.Truncated += c.get(cTruncated)
 	s.NoPacketID += c.get(cNoPacketID)
 	s.EngineBugs += c.get(cEngineBugs)
+	s.Oversized += c.get(cOversized)
 	s.Ticks += c.get(cTicks)
 }

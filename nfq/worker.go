@@ -146,9 +146,14 @@ func (w *worker) write(ref heldRef, v engine.Verdict, pkt []byte) {
 	case v == engine.Accept:
 		err = q.SetVerdict(ref.id, nfqueue.NfAccept)
 		w.c.inc(cAccepted)
-	case v == engine.Replace && pkt != nil:
+	case v == engine.Replace && pkt != nil && len(pkt) <= engine.MaxPacket:
 		err = q.SetVerdictModPacket(ref.id, nfqueue.NfAccept, pkt)
 		w.c.inc(cReplaced)
+	case v == engine.Replace && pkt != nil:
+		// Too long for a verdict: sent anyway it would vanish silently.
+		w.c.inc(cOversized)
+		err = q.SetVerdict(ref.id, nfqueue.NfDrop)
+		w.c.inc(cDropped)
 	default:
 		if v != engine.Drop {
 			w.c.inc(cEngineBugs)
