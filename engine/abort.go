@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net/netip"
 	"slices"
 
 	"github.com/tcpcryptd/tcpcrypt/packet"
@@ -116,19 +117,17 @@ func (e *Engine) resetLocal(f *flow) {
 }
 
 func (e *Engine) rstToPeer(f *flow, sq, ack seq.Value, withACK bool) []byte {
-	fl := packet.Fields{Src: f.key.local, Dst: f.key.remote, Seq: sq, Flags: packet.FlagRST}
-	if withACK {
-		fl.Ack, fl.Flags = ack, fl.Flags|packet.FlagACK
-	}
-	b, err := packet.Build(nil, &fl)
-	if err != nil {
-		return nil
-	}
-	return b
+	return buildRST(f.key.local, f.key.remote, sq, ack, withACK)
 }
 
 func (e *Engine) rstToLocal(f *flow, sq, ack seq.Value, withACK bool) []byte {
-	fl := packet.Fields{Src: f.key.remote, Dst: f.key.local, Seq: sq, Flags: packet.FlagRST}
+	return buildRST(f.key.remote, f.key.local, sq, ack, withACK)
+}
+
+// buildRST makes a RST from src to dst at sequence number sq, with ack when
+// withACK is set; nil if the addresses cannot make a packet.
+func buildRST(src, dst netip.AddrPort, sq, ack seq.Value, withACK bool) []byte {
+	fl := packet.Fields{Src: src, Dst: dst, Seq: sq, Flags: packet.FlagRST}
 	if withACK {
 		fl.Ack, fl.Flags = ack, fl.Flags|packet.FlagACK
 	}
