@@ -89,6 +89,9 @@ type Config struct {
 	// CheckListen, when set, runs a check server on this address (setting
 	// "check-listen", host:port or :port).
 	CheckListen string
+	// Metrics, when set, serves Prometheus metrics at /metrics on this
+	// address (setting "metrics", ip:port or :port).
+	Metrics string
 }
 
 // DefaultConfig returns the settings used when nothing is configured.
@@ -107,7 +110,7 @@ func DefaultConfig() Config {
 var Keys = []string{
 	"queue", "control", "verbose", "check-server", "no-check", "state", "rule",
 	"workers", "fail-open", "fail-closed", "teps", "aeads", "resumption",
-	"rekey-bytes", "rekey-interval", "max-flows", "keylog", "check-listen",
+	"rekey-bytes", "rekey-interval", "max-flows", "keylog", "check-listen", "metrics",
 }
 
 // Set applies setting key from its text form. "rule" appends; every other
@@ -179,6 +182,15 @@ func (c *Config) Set(key, value string) error {
 			_, err = netip.ParseAddrPort(normalizeListen(value))
 		}
 		c.CheckListen = value
+	case "metrics":
+		if value != "" {
+			var ap netip.AddrPort
+			ap, err = netip.ParseAddrPort(normalizeListen(value))
+			if err == nil && ap.Port() == 0 {
+				err = errors.New("want ip:port or :port with a port 1..65535")
+			}
+		}
+		c.Metrics = value
 	default:
 		return fmt.Errorf("%w: unknown setting %q", ErrUsage, key)
 	}

@@ -108,6 +108,13 @@ func TestConfigSet(t *testing.T) {
 		{key: "check-listen", val: ":7", check: func(c Config) bool { return c.CheckListen == ":7" }},
 		{key: "check-listen", val: "[::1]:7", check: func(c Config) bool { return c.CheckListen == "[::1]:7" }},
 		{key: "check-listen", val: "somewhere", wantErr: true},
+		{key: "metrics", val: "127.0.0.1:9464", check: func(c Config) bool { return c.Metrics == "127.0.0.1:9464" }},
+		{key: "metrics", val: ":9464", check: func(c Config) bool { return c.Metrics == ":9464" }},
+		{key: "metrics", val: "[::1]:9464", check: func(c Config) bool { return c.Metrics == "[::1]:9464" }},
+		{key: "metrics", val: "", check: func(c Config) bool { return c.Metrics == "" }},
+		{key: "metrics", val: ":0", wantErr: true},
+		{key: "metrics", val: "localhost", wantErr: true},
+		{key: "metrics", val: "127.0.0.1", wantErr: true},
 		{key: "state", val: "", wantErr: true},
 		{key: "bogus", val: "1", wantErr: true},
 	}
@@ -135,7 +142,7 @@ func TestEveryKeyIsSettable(t *testing.T) {
 		"queue": "1", "control": "/x", "verbose": "1", "check-server": "h", "no-check": "true",
 		"state": "/s", "rule": "1", "workers": "1", "fail-open": "true", "fail-closed": "true",
 		"teps": "x25519", "aeads": "aes128gcm", "resumption": "true", "rekey-bytes": "1",
-		"rekey-interval": "1s", "max-flows": "1", "keylog": "/k", "check-listen": ":1",
+		"rekey-interval": "1s", "max-flows": "1", "keylog": "/k", "check-listen": ":1", "metrics": "127.0.0.1:9464",
 	}
 	for _, k := range Keys {
 		v, ok := samples[k]

@@ -16,6 +16,7 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/crypto"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/internal/metrics"
 	"github.com/tcpcryptd/tcpcrypt/internal/sdnotify"
 	"github.com/tcpcryptd/tcpcrypt/nfq"
 	"github.com/tcpcryptd/tcpcrypt/rules"
@@ -79,6 +80,7 @@ func newDaemon(cfg Config, log *slog.Logger) *Daemon {
 		check: ctl.Check{Result: "skipped", Detail: "not run yet"}}
 	d.rcfg = rulesConfig(cfg)
 	d.events = newEventLogger(log, time.Now)
+	d.events.handshakes = new(metrics.Handshakes)
 	d.policy.cur.Store(&Matcher{})
 	return d
 }
@@ -331,6 +333,17 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Go(func() { _ = srv.Serve(sctx) })
 	log.Info("control server listening", "address", cfg.Control)
 
+	if cfg.Metrics != "" {
+		ms, err := listenMetrics(cfg, disp, d.events.handshakes, log)
+		if err != nil {
+			scancel()
+			wg.Wait()
+			return errors.Join(err, removeTable(), stopNFQ())
+		}
+		wg.Go(func() { _ = ms.Serve(sctx) })
+		log.Info("metrics server listening", "address", ms.Addr().String())
+	}
+
 	if cfg.CheckListen != "" {
 		cs, err := d.listenCheckServer(cfg.CheckListen)
 		if err != nil {
@@ -382,6 +395,20 @@ loop:
 	}
 	log.Info("tcpcryptd stopped")
 	return nil
+}
+
+// listenMetrics opens the Prometheus endpoint (--metrics). Its collector
+// reads the engines through disp at scrape time, like Status.
+func listenMetrics(cfg Config, disp *nfq.Dispatcher, hs *metrics.Handshakes, log *slog.Logger) (*metrics.Server, error) {
+	reg, err := metrics.NewRegistry(metrics.Options{
+		Source:     metrics.FromDispatcher(disp),
+		Handshakes: hs,
+		Queues:     cfg.queues(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return metrics.Listen(cfg.Metrics, metrics.Handler(reg, log))
 }
 
 // checkListenRule returns the rule that covers the check server's port,
@@ -459,6 +486,7 @@ func restartOnly(a, b Config) []string {
 	add("max-flows", a.MaxFlows == b.MaxFlows)
 	add("keylog", a.KeyLog == b.KeyLog)
 	add("check-listen", a.CheckListen == b.CheckListen)
+	add("metrics", a.Metrics == b.Metrics)
 	return out
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/internal/metrics"
 )
 
 // connLogBurst and connLogPerSecond bound how many per-connection lines
@@ -24,6 +25,9 @@ const (
 type eventLogger struct {
 	log *slog.Logger
 	now func() time.Time
+	// handshakes counts encrypted connections by TEP and AEAD (nil: not
+	// counted).
+	handshakes *metrics.Handshakes
 
 	mu         sync.Mutex
 	tokens     float64
@@ -56,9 +60,11 @@ func (l *eventLogger) allow() (bool, uint64) {
 }
 
 // Event logs one engine event: fallbacks and aborts at info and warn with
-// their reason and the connection's endpoints, encryptions at debug.
+// their reason and the connection's endpoints, encryptions at debug. It also
+// counts encryptions by TEP and AEAD for the metrics.
 func (l *eventLogger) Event(ev engine.Event) {
 	if ev.Kind == engine.EventEncrypted {
+		l.handshakes.Inc(TEPName(ev.TEP), ev.AEAD.String())
 		if l.log.Enabled(context.Background(), slog.LevelDebug) {
 			l.log.Debug("connection encrypted", "local", ev.Local, "remote", ev.Remote,
 				"role", ev.Role, "tep", TEPName(ev.TEP), "aead", ev.AEAD, "resumed", ev.Resumed,

@@ -3,13 +3,16 @@ package daemon
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tcpcryptd/tcpcrypt/crypto"
 	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/internal/metrics"
 )
 
 func TestEventLoggerReasonsAndRateLimit(t *testing.T) {
@@ -53,5 +56,23 @@ func TestEventLoggerReasonsAndRateLimit(t *testing.T) {
 	l.Event(engine.Event{Kind: engine.EventEncrypted, SessionID: []byte{0x23, 1}})
 	if buf.Len() != 0 {
 		t.Fatalf("encrypted event logged at info: %q", buf.String())
+	}
+}
+
+// Encrypted events are counted by TEP (IANA name, resume bit cleared) and
+// AEAD; other events are not.
+func TestEventLoggerCountsHandshakes(t *testing.T) {
+	l := newEventLogger(slog.New(slog.DiscardHandler), time.Now)
+	l.handshakes = new(metrics.Handshakes)
+	l.Event(engine.Event{Kind: engine.EventEncrypted, TEP: crypto.TEPX25519, AEAD: crypto.AES128GCM})
+	l.Event(engine.Event{Kind: engine.EventEncrypted, TEP: crypto.TEPX25519 | crypto.TEPResumeBit,
+		AEAD: crypto.AES128GCM, Resumed: true})
+	l.Event(engine.Event{Kind: engine.EventFallback, Reason: "no_peer_eno"})
+	var got []string
+	l.handshakes.Each(func(tep, aead string, n uint64) {
+		got = append(got, fmt.Sprintf("%s/%s=%d", tep, aead, n))
+	})
+	if want := "TCPCRYPT_ECDHE_Curve25519/AEAD_AES_128_GCM=2"; len(got) != 1 || got[0] != want {
+		t.Errorf("handshakes %v, want [%s]", got, want)
 	}
 }

@@ -1,0 +1,250 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/nfq"
+)
+
+// DefaultTimeout bounds how long a scrape waits for the workers to answer.
+const DefaultTimeout = 5 * time.Second
+
+// Options configure a Collector.
+type Options struct {
+	// Source is read at every scrape (required).
+	Source Source
+	// Handshakes, when set, is exported as tcpcrypt_handshakes_total.
+	Handshakes *Handshakes
+	// QueueFile is the kernel's queue list ("": DefaultQueueFile). A file
+	// that does not exist exports no kernel queue metrics.
+	QueueFile string
+	// Queues restricts the kernel queue metrics to these queue numbers
+	// (nil: every queue in the file).
+	Queues []uint16
+	// Timeout bounds a scrape's wait for the workers (0: DefaultTimeout).
+	Timeout time.Duration
+}
+
+// Collector is a prometheus.Collector that reads its Source at scrape time.
+// Metric names and labels are listed in docs/tcpcryptd.md ("Metrics").
+type Collector struct {
+	o Options
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a Collector for o.
+func NewCollector(o Options) *Collector {
+	if o.QueueFile == "" {
+		o.QueueFile = DefaultQueueFile
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return &Collector{o: o}
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("tcpcrypt_"+name, help, labels, nil)
+}
+
+// The metrics' descriptions. Engine metrics first, then the queue readers',
+// then the kernel's.
+var (
+	descConnections = desc("connections_total",
+		"Connections by outcome: encrypted (keys established; includes resumed), resumed, "+
+			"fallback (plain TCP) and aborted (reset), with the fallback or abort reason.",
+		"outcome", "reason")
+	descHandshakes = desc("handshakes_total",
+		"Encrypted connections (fresh and resumed) by key agreement and frame cipher.", "tep", "aead")
+	descVerifyFail = desc("verification_failures_total",
+		"Connections aborted because a frame failed authentication (RFC 8548 §3.6).")
+	descDrops = desc("drops_total",
+		"Segments dropped, by reason: the engine's reasons, shutdown (the daemon stopped "+
+			"while they were held or queued) and oversized (a replacement too long for a verdict).", "reason")
+	descFlows = desc("flows",
+		"Connections the engines track right now.")
+	descSegments = desc("engine_segments_total",
+		"TCP segments given to the engines, by direction (in: LOCAL_IN, out: LOCAL_OUT).", "direction")
+	descFlowsTracked = desc("flows_tracked_total",
+		"Flows the engines started tracking (one per SYN of a covered connection).")
+	descFlowsEnded = desc("flows_ended_total",
+		"Flows the engines stopped tracking: closed (FINs acknowledged or RST), evicted "+
+			"(table full) or expired (timeout).", "how")
+	descRekeys = desc("rekeys_total",
+		"Rekeys started or answered (RFC 8548 §3.8).")
+	descRetransmits = desc("retransmits_total",
+		"Engine-made segments sent again (Init messages, rekey frames).")
+	descRedelivered = desc("redelivered_total",
+		"Segments of plaintext delivered again to the local stack.")
+
+	descNFQPackets = desc("nfq_packets_total",
+		"Packets read from the queues, by direction (in: LOCAL_IN, out: LOCAL_OUT).", "direction")
+	descVerdicts = desc("nfq_verdicts_total",
+		"Verdicts written to the kernel: accept (unchanged), replace (accepted with new "+
+			"bytes) and drop, immediate and late alike.", "verdict")
+	descHeldTotal = desc("held_packets_total",
+		"Segments the engines held back for a late verdict.")
+	descHeld = desc("held_packets",
+		"Segments held right now, waiting for a late verdict.")
+	descInjected = desc("injected_packets_total",
+		"Engine-made packets sent through the raw sockets, toward the peer or the local stack.",
+		"toward")
+	descInjectErrors = desc("inject_errors_total",
+		"Raw-socket sends that failed.")
+	descENOBUFS = desc("nfq_enobufs_total",
+		"Queue messages lost because the reader's socket buffer was full.")
+	descNFQErrors = desc("nfq_errors_total",
+		"Queue-reader problems, by kind: verdict (refused by the kernel), recv (other receive "+
+			"errors), parse (TCP without a readable flow key), truncated, no_packet_id, "+
+			"engine_bug (results that break the engine contract, resolved by a drop).", "kind")
+
+	descKernelDropped = desc("kernel_queue_dropped_total",
+		"Packets the kernel dropped because the queue was full; "+
+			"from /proc/net/netfilter/nfnetlink_queue, a 32-bit counter that wraps.", "queue")
+	descKernelUserDropped = desc("kernel_queue_user_dropped_total",
+		"Packets the kernel could not hand to the daemon's socket (full buffer); "+
+			"from /proc/net/netfilter/nfnetlink_queue, a 32-bit counter that wraps.", "queue")
+)
+
+var allDescs = []*prometheus.Desc{
+	descConnections, descHandshakes, descVerifyFail, descDrops, descFlows, descSegments,
+	descFlowsTracked, descFlowsEnded, descRekeys, descRetransmits, descRedelivered,
+	descNFQPackets, descVerdicts, descHeldTotal, descHeld, descInjected, descInjectErrors,
+	descENOBUFS, descNFQErrors, descKernelDropped, descKernelUserDropped,
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. When the engines cannot be read
+// (the dispatcher stopped, or the workers did not answer within the
+// timeout), their metrics are replaced by one invalid metric carrying the
+// error; the other metrics are still collected.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.Timeout)
+	defer cancel()
+	ec, flows, err := c.o.Source.Engines(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descConnections, err)
+	} else {
+		collectEngine(ch, &ec, flows)
+	}
+	c.o.Handshakes.Each(func(tep, aead string, n uint64) {
+		counter(ch, descHandshakes, n, tep, aead)
+	})
+	collectNFQ(ch, c.o.Source.NFQ(), &ec, err == nil)
+	c.collectKernel(ch)
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func collectEngine(ch chan<- prometheus.Metric, c *engine.Counters, flows int) {
+	counter(ch, descConnections, c.FlowsEncrypted, "encrypted", "")
+	counter(ch, descConnections, c.FlowsResumed, "resumed", "")
+	for r := engine.FallbackReason(1); r < engine.NumFallbackReasons; r++ {
+		counter(ch, descConnections, c.Fallbacks[r], "fallback", r.String())
+	}
+	for r := engine.AbortReason(1); r < engine.NumAbortReasons; r++ {
+		counter(ch, descConnections, c.Aborts[r], "aborted", r.String())
+	}
+	counter(ch, descVerifyFail, c.Aborts[engine.AbortAuth])
+	gauge(ch, descFlows, float64(flows))
+	counter(ch, descSegments, c.PacketsIn, "in")
+	counter(ch, descSegments, c.PacketsOut, "out")
+	counter(ch, descFlowsTracked, c.FlowsTracked)
+	counter(ch, descFlowsEnded, c.FlowsClosed, "closed")
+	counter(ch, descFlowsEnded, c.FlowsEvicted, "evicted")
+	counter(ch, descFlowsEnded, c.FlowsExpired, "expired")
+	counter(ch, descRekeys, c.Rekeys)
+	counter(ch, descRetransmits, c.Retransmits)
+	counter(ch, descRedelivered, c.Redelivered)
+}
+
+// collectNFQ exports the queue readers' counters, and tcpcrypt_drops_total,
+// which mixes the engine's reasons (when withEngine) with the readers'
+// shutdown and oversized drops.
+func collectNFQ(ch chan<- prometheus.Metric, s nfq.Stats, ec *engine.Counters, withEngine bool) {
+	if withEngine {
+		for r := engine.DropReason(1); r < engine.NumDropReasons; r++ {
+			counter(ch, descDrops, ec.Drops[r], r.String())
+		}
+	}
+	counter(ch, descDrops, s.ShutdownDrops, "shutdown")
+	counter(ch, descDrops, s.Oversized, "oversized")
+	counter(ch, descNFQPackets, s.PacketsIn, "in")
+	counter(ch, descNFQPackets, s.PacketsOut, "out")
+	counter(ch, descVerdicts, s.Accepted, "accept")
+	counter(ch, descVerdicts, s.Replaced, "replace")
+	counter(ch, descVerdicts, s.Dropped, "drop")
+	counter(ch, descHeldTotal, s.Held)
+	gauge(ch, descHeld, float64(s.HeldNow))
+	counter(ch, descInjected, s.InjectedToPeer, "peer")
+	counter(ch, descInjected, s.InjectedToLocal, "local")
+	counter(ch, descInjectErrors, s.InjectErrors)
+	counter(ch, descENOBUFS, s.ENOBUFS)
+	counter(ch, descNFQErrors, s.VerdictErrors, "verdict")
+	counter(ch, descNFQErrors, s.RecvErrors, "recv")
+	counter(ch, descNFQErrors, s.ParseErrors, "parse")
+	counter(ch, descNFQErrors, s.Truncated, "truncated")
+	counter(ch, descNFQErrors, s.NoPacketID, "no_packet_id")
+	counter(ch, descNFQErrors, s.EngineBugs, "engine_bug")
+}
+
+func (c *Collector) collectKernel(ch chan<- prometheus.Metric) {
+	qs, err := ReadQueueStats(c.o.QueueFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil:
+		ch <- prometheus.NewInvalidMetric(descKernelDropped, err)
+		return
+	}
+	for _, q := range qs {
+		if c.o.Queues != nil && !slices.Contains(c.o.Queues, q.Queue) {
+			continue
+		}
+		label := strconv.Itoa(int(q.Queue))
+		counter(ch, descKernelDropped, uint64(q.Dropped), label)
+		counter(ch, descKernelUserDropped, uint64(q.UserDropped), label)
+	}
+}
+
+// NewRegistry returns a private registry holding a Collector for o and the
+// standard Go runtime and process collectors (go_*, process_*).
+func NewRegistry(o Options) (*prometheus.Registry, error) {
+	if o.Source == nil {
+		return nil, errors.New("metrics: no source")
+	}
+	reg := prometheus.NewRegistry()
+	for _, col := range []prometheus.Collector{
+		NewCollector(o),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(col); err != nil {
+			return nil, fmt.Errorf("metrics: register: %w", err)
+		}
+	}
+	return reg, nil
+}
