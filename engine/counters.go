@@ -187,6 +187,11 @@ type Counters struct {
 	FlowsEvicted   uint64 // flows evicted from a full table
 	FlowsExpired   uint64 // flows forgotten by a timeout
 
+	// Frames sealed and verified, and the plaintext bytes in them, over all
+	// flows (live and gone).
+	FramesOut, FramesIn uint64
+	BytesOut, BytesIn   uint64
+
 	Rekeys      uint64 // rekeys we started or answered
 	Retransmits uint64 // engine-made segments sent again (Init, rekey frames)
 	Redelivered uint64 // plaintext re-delivered to the local stack
@@ -213,6 +218,10 @@ func (c *Counters) Each(fn func(name string, v uint64)) {
 	fn("flows_closed", c.FlowsClosed)
 	fn("flows_evicted", c.FlowsEvicted)
 	fn("flows_expired", c.FlowsExpired)
+	fn("frames_out", c.FramesOut)
+	fn("frames_in", c.FramesIn)
+	fn("bytes_out", c.BytesOut)
+	fn("bytes_in", c.BytesIn)
 	fn("rekeys", c.Rekeys)
 	fn("retransmits", c.Retransmits)
 	fn("redelivered", c.Redelivered)

@@ -330,7 +330,22 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // Counters returns a copy of the engine's counters.
-func (e *Engine) Counters() Counters { return e.ctr }
+func (e *Engine) Counters() Counters {
+	c := e.ctr
+	for _, f := range e.tab.flows {
+		f.addTraffic(&c)
+	}
+	return c
+}
+
+// addTraffic adds f's frame and byte counts to c. Counters holds those of
+// flows already forgotten; live flows are added when asked.
+func (f *flow) addTraffic(c *Counters) {
+	c.FramesOut += f.snd.frameCount
+	c.FramesIn += f.rcv.frameCount
+	c.BytesOut += f.snd.bytesOut
+	c.BytesIn += f.rcv.bytesIn
+}
 
 // NumFlows returns how many flows the engine tracks.
 func (e *Engine) NumFlows() int { return len(e.tab.flows) }

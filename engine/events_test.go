@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/crypto"
 	"github.com/tcpcryptd/tcpcrypt/packet"
@@ -83,5 +84,30 @@ func TestEventsAndKeyLog(t *testing.T) {
 	f.inB(f.cliSeg(cISN, 0, packet.FlagSYN, synOpts, nil))
 	if len(evF) != 1 || evF[0].Kind != EventFallback || evF[0].Reason != FallbackNoPeerENO.String() {
 		t.Errorf("fallback events: %+v", evF)
+	}
+}
+
+// TestTrafficCounters: frames and plaintext bytes are counted per direction,
+// for live flows and after the flow is gone.
+func TestTrafficCounters(t *testing.T) {
+	s := newScript(t, Config{}, Config{})
+	s.handshake()
+	p0, ack := cISN.Add(1), sISN.Add(1)
+	w := s.outA(s.cliSeg(p0, ack, packet.FlagACK, ackOpts, pattern(300, 0))).Packet
+	want(t, s.inB(w), Replace)
+	ca, cb := s.a.Counters(), s.b.Counters()
+	if ca.FramesOut != 1 || ca.BytesOut != 300 || cb.FramesIn != 1 || cb.BytesIn != 300 {
+		t.Fatalf("live: A out %d frames %d bytes, B in %d frames %d bytes; want 1/300 each",
+			ca.FramesOut, ca.BytesOut, cb.FramesIn, cb.BytesIn)
+	}
+	// The local stack resets the connection: once forgotten, the counts stay.
+	s.outA(s.cliSeg(p0.Add(300), ack, packet.FlagRST, nil, nil))
+	s.now = s.now.Add(time.Hour)
+	s.a.Tick(s.now)
+	if n := s.a.NumFlows(); n != 0 {
+		t.Fatalf("%d flows left after the reset and an hour", n)
+	}
+	if c := s.a.Counters(); c.FramesOut != 1 || c.BytesOut != 300 {
+		t.Errorf("after the flow is gone: %d frames, %d bytes out", c.FramesOut, c.BytesOut)
 	}
 }

@@ -145,6 +145,7 @@ func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
 // forget drops the flow from the table: its later packets pass untouched.
 // Held segments are dropped (TCP retransmits them).
 func (e *Engine) forget(f *flow) {
+	f.addTraffic(&e.ctr)
 	e.dropHeld(f, DropDead)
 	f.release()
 	e.tab.remove(f)

@@ -81,6 +81,10 @@ var (
 	descFlowsEnded = desc("flows_ended_total",
 		"Flows the engines stopped tracking: closed (FINs acknowledged or RST), evicted "+
 			"(table full) or expired (timeout).", "how")
+	descFrames = desc("frames_total",
+		"tcpcrypt frames sealed (out) and verified (in) by the engines.", "direction")
+	descBytes = desc("bytes_total",
+		"Application bytes carried in frames: sealed (out) and verified and delivered (in).", "direction")
 	descRekeys = desc("rekeys_total",
 		"Rekeys started or answered (RFC 8548 §3.8).")
 	descRetransmits = desc("retransmits_total",
@@ -119,7 +123,7 @@ var (
 
 var allDescs = []*prometheus.Desc{
 	descConnections, descHandshakes, descVerifyFail, descDrops, descFlows, descSegments,
-	descFlowsTracked, descFlowsEnded, descRekeys, descRetransmits, descRedelivered,
+	descFlowsTracked, descFlowsEnded, descFrames, descBytes, descRekeys, descRetransmits, descRedelivered,
 	descNFQPackets, descVerdicts, descHeldTotal, descHeld, descInjected, descInjectErrors,
 	descENOBUFS, descNFQErrors, descKernelDropped, descKernelUserDropped,
 }
@@ -176,6 +180,10 @@ func collectEngine(ch chan<- prometheus.Metric, c *engine.Counters, flows int) {
 	counter(ch, descFlowsEnded, c.FlowsClosed, "closed")
 	counter(ch, descFlowsEnded, c.FlowsEvicted, "evicted")
 	counter(ch, descFlowsEnded, c.FlowsExpired, "expired")
+	counter(ch, descFrames, c.FramesIn, "in")
+	counter(ch, descFrames, c.FramesOut, "out")
+	counter(ch, descBytes, c.BytesIn, "in")
+	counter(ch, descBytes, c.BytesOut, "out")
 	counter(ch, descRekeys, c.Rekeys)
 	counter(ch, descRetransmits, c.Retransmits)
 	counter(ch, descRedelivered, c.Redelivered)

@@ -44,6 +44,7 @@ func newFake() *fakeSource {
 	f.ec.PacketsIn, f.ec.PacketsOut = 20, 21
 	f.ec.FlowsTracked, f.ec.FlowsClosed, f.ec.FlowsEvicted, f.ec.FlowsExpired = 12, 9, 1, 2
 	f.ec.Rekeys, f.ec.Retransmits, f.ec.Redelivered = 13, 14, 15
+	f.ec.FramesIn, f.ec.FramesOut, f.ec.BytesIn, f.ec.BytesOut = 50, 51, 52, 53
 	f.st = nfq.Stats{PacketsIn: 10, PacketsOut: 11, Accepted: 30, Replaced: 31, Dropped: 32, Held: 33,
 		HeldNow: 2, ShutdownDrops: 8, InjectedToPeer: 34, InjectedToLocal: 35, InjectErrors: 6,
 		VerdictErrors: 36, ENOBUFS: 1, RecvErrors: 37, ParseErrors: 38, Truncated: 39,
@@ -127,6 +128,10 @@ func TestCollectorValues(t *testing.T) {
 		{`tcpcrypt_flows_ended_total{how="closed"}`, 9},
 		{`tcpcrypt_flows_ended_total{how="evicted"}`, 1},
 		{`tcpcrypt_flows_ended_total{how="expired"}`, 2},
+		{`tcpcrypt_frames_total{direction="in"}`, 50},
+		{`tcpcrypt_frames_total{direction="out"}`, 51},
+		{`tcpcrypt_bytes_total{direction="in"}`, 52},
+		{`tcpcrypt_bytes_total{direction="out"}`, 53},
 		{`tcpcrypt_rekeys_total{}`, 13},
 		{`tcpcrypt_retransmits_total{}`, 14},
 		{`tcpcrypt_redelivered_total{}`, 15},

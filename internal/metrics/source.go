@@ -69,6 +69,10 @@ func AddCounters(dst, src *engine.Counters) {
 	dst.FlowsClosed += src.FlowsClosed
 	dst.FlowsEvicted += src.FlowsEvicted
 	dst.FlowsExpired += src.FlowsExpired
+	dst.FramesOut += src.FramesOut
+	dst.FramesIn += src.FramesIn
+	dst.BytesOut += src.BytesOut
+	dst.BytesIn += src.BytesIn
 	dst.Rekeys += src.Rekeys
 	dst.Retransmits += src.Retransmits
 	dst.Redelivered += src.Redelivered
