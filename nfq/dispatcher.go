@@ -224,6 +224,7 @@ func (d *Dispatcher) hookFunc(ctx context.Context, qi int) nfqueue.HookFunc {
 	q := d.queues[qi]
 	nw := uint64(len(d.workers))
 	return func(a nfqueue.Attribute) int {
+		at := stamp() // start of the verdict latency
 		if a.PacketID == nil {
 			c.inc(cNoPacketID)
 			return 0
@@ -266,7 +267,7 @@ func (d *Dispatcher) hookFunc(ctx context.Context, qi int) nfqueue.HookFunc {
 			c.inc(cParseErrors)
 			w = d.workers[0]
 		}
-		it := item{buf: getBuf(payload), q: qi, id: id, dir: dir}
+		it := item{buf: getBuf(payload), q: qi, id: id, dir: dir, at: at}
 		select {
 		case w.in <- it:
 			return 0

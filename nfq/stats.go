@@ -37,6 +37,7 @@ const (
 type counters struct {
 	c       [numCounters]atomic.Uint64
 	heldNow atomic.Int64
+	lat     latency  // verdict latency; recorded by workers only
 	_       [64]byte // keep neighbouring blocks off this one's cache lines
 }
 
@@ -82,6 +83,16 @@ type Stats struct {
 	// drop the verdict silently), so the segment is dropped instead.
 	Oversized uint64 `json:"oversized"`
 	Ticks     uint64 `json:"ticks"` // Engine.Tick calls
+
+	// VerdictLatency is the time from the reader receiving a segment that
+	// goes to an engine to its verdict being written: immediate verdicts,
+	// late verdicts of held segments (measured to the late verdict) and
+	// the drop that settles a segment whose token the engine reused.
+	// Segments that never reach an engine (NonTCP, UnknownHook) and
+	// shutdown drops are not recorded, so Count is Accepted + Replaced +
+	// Dropped less the NonTCP and UnknownHook segments the readers accepted.
+	// It is left out of the JSON form, which holds only numbers.
+	VerdictLatency Histogram `json:"-"`
 }
 
 // sum adds block c into s.
@@ -109,4 +120,5 @@ func (s *Stats) sum(c *counters) {
 	s.EngineBugs += c.get(cEngineBugs)
 	s.Oversized += c.get(cOversized)
 	s.Ticks += c.get(cTicks)
+	s.VerdictLatency.add(&c.lat)
 }

@@ -16,12 +16,19 @@ type item struct {
 	q   int // index of the queue it came from
 	id  uint32
 	dir engine.Dir
+	at  time.Duration // when the reader received it (stamp)
 }
 
-// heldRef locates a held segment in the kernel: its queue and packet id.
+// ref returns the segment's location in the kernel and its stamp.
+func (it *item) ref() heldRef { return heldRef{q: it.q, id: it.id, at: it.at} }
+
+// heldRef locates a segment waiting for a verdict (held, or being
+// processed) in the kernel: its queue and packet id. at is when the reader
+// received it (stamp), for the verdict-latency histogram.
 type heldRef struct {
 	q  int
 	id uint32
+	at time.Duration
 }
 
 // minRearm is the shortest wait before a Tick for a deadline that has just
@@ -116,7 +123,7 @@ func (w *worker) apply(res engine.Result, cur *item) {
 			w.c.heldNow.Add(-1)
 			w.write(old, engine.Drop, nil)
 		}
-		w.held[res.Token] = heldRef{q: cur.q, id: cur.id}
+		w.held[res.Token] = cur.ref()
 		w.c.inc(cHeld)
 		w.c.heldNow.Add(1)
 	}
@@ -132,13 +139,15 @@ func (w *worker) apply(res engine.Result, cur *item) {
 		w.write(ref, r.Verdict, r.Packet)
 	}
 	if cur != nil && res.Verdict != engine.Hold {
-		w.write(heldRef{q: cur.q, id: cur.id}, res.Verdict, res.Packet)
+		w.write(cur.ref(), res.Verdict, res.Packet)
 	}
 }
 
-// write sends the verdict v (with pkt for Replace) for the segment at ref.
-// Anything that is not a valid verdict becomes a drop: never pass a segment
-// the engine did not explicitly let through.
+// write sends the verdict v (with pkt for Replace) for the segment at ref,
+// and records the time since the reader received it (also when the queue
+// refused the verdict: the segment's wait ends either way). Anything that is
+// not a valid verdict becomes a drop: never pass a segment the engine did
+// not explicitly let through.
 func (w *worker) write(ref heldRef, v engine.Verdict, pkt []byte) {
 	q := w.d.queues[ref.q]
 	var err error
@@ -164,6 +173,7 @@ func (w *worker) write(ref heldRef, v engine.Verdict, pkt []byte) {
 	if err != nil {
 		w.c.inc(cVerdictErrors)
 	}
+	w.c.lat.observe(stamp() - ref.at)
 }
 
 // shutdown drops every segment still waiting for this worker and every
@@ -175,7 +185,7 @@ func (w *worker) shutdown() {
 		select {
 		case it := <-w.in:
 			putBuf(it.buf)
-			w.dropAtShutdown(heldRef{q: it.q, id: it.id})
+			w.dropAtShutdown(it.ref())
 			continue
 		default:
 		}

@@ -112,6 +112,9 @@ var (
 		"Queue-reader problems, by kind: verdict (refused by the kernel), recv (other receive "+
 			"errors), parse (TCP without a readable flow key), truncated, no_packet_id, "+
 			"engine_bug (results that break the engine contract, resolved by a drop).", "kind")
+	descVerdictLatency = desc("verdict_latency_seconds",
+		"Time from reading a segment from the queue to writing its verdict, for segments "+
+			"handed to the engines; a held segment is measured to its late verdict.")
 
 	descKernelDropped = desc("kernel_queue_dropped_total",
 		"Packets the kernel dropped because the queue was full; "+
@@ -125,7 +128,7 @@ var allDescs = []*prometheus.Desc{
 	descConnections, descHandshakes, descVerifyFail, descDrops, descFlows, descSegments,
 	descFlowsTracked, descFlowsEnded, descFrames, descBytes, descRekeys, descRetransmits, descRedelivered,
 	descNFQPackets, descVerdicts, descHeldTotal, descHeld, descInjected, descInjectErrors,
-	descENOBUFS, descNFQErrors, descKernelDropped, descKernelUserDropped,
+	descENOBUFS, descNFQErrors, descVerdictLatency, descKernelDropped, descKernelUserDropped,
 }
 
 // Describe implements prometheus.Collector.
@@ -217,6 +220,21 @@ func collectNFQ(ch chan<- prometheus.Metric, s nfq.Stats, ec *engine.Counters, w
 	counter(ch, descNFQErrors, s.Truncated, "truncated")
 	counter(ch, descNFQErrors, s.NoPacketID, "no_packet_id")
 	counter(ch, descNFQErrors, s.EngineBugs, "engine_bug")
+	histogram(ch, descVerdictLatency, &s.VerdictLatency)
+}
+
+// histogram exports h in seconds. Prometheus buckets are cumulative and
+// leave out +Inf, whose count is the histogram's count.
+func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h *nfq.Histogram) {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, b := range h.Bounds {
+		if i < len(h.Counts) {
+			cum += h.Counts[i]
+		}
+		buckets[b.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets)
 }
 
 func (c *Collector) collectKernel(ch chan<- prometheus.Metric) {

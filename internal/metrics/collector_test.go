@@ -49,6 +49,12 @@ func newFake() *fakeSource {
 		HeldNow: 2, ShutdownDrops: 8, InjectedToPeer: 34, InjectedToLocal: 35, InjectErrors: 6,
 		VerdictErrors: 36, ENOBUFS: 1, RecvErrors: 37, ParseErrors: 38, Truncated: 39,
 		NoPacketID: 40, EngineBugs: 41, Oversized: 42}
+	f.st.VerdictLatency = nfq.Histogram{
+		Bounds: []time.Duration{time.Millisecond, 10 * time.Millisecond, time.Second},
+		Counts: []uint64{2, 0, 3, 1}, // not cumulative; the last is above 1s
+		Sum:    2500 * time.Millisecond,
+		Count:  6,
+	}
 	return f
 }
 
@@ -386,5 +392,91 @@ func TestFromDispatcher(t *testing.T) {
 	d.err = nfq.ErrNotRunning
 	if _, _, err := src.Engines(context.Background()); !errors.Is(err, nfq.ErrNotRunning) {
 		t.Errorf("Engines() error %v, want ErrNotRunning", err)
+	}
+}
+
+// The verdict latency is exported in seconds with cumulative buckets.
+func TestCollectorVerdictLatency(t *testing.T) {
+	tests := []struct {
+		name string
+		h    nfq.Histogram
+		want string
+	}{
+		{"fake", newFake().st.VerdictLatency, `
+tcpcrypt_verdict_latency_seconds_bucket{le="0.001"} 2
+tcpcrypt_verdict_latency_seconds_bucket{le="0.01"} 2
+tcpcrypt_verdict_latency_seconds_bucket{le="1"} 5
+tcpcrypt_verdict_latency_seconds_bucket{le="+Inf"} 6
+tcpcrypt_verdict_latency_seconds_sum 2.5
+tcpcrypt_verdict_latency_seconds_count 6
+`},
+		{"empty", nfq.Histogram{}, `
+tcpcrypt_verdict_latency_seconds_bucket{le="+Inf"} 0
+tcpcrypt_verdict_latency_seconds_sum 0
+tcpcrypt_verdict_latency_seconds_count 0
+`},
+		{"counts shorter than bounds", nfq.Histogram{
+			Bounds: []time.Duration{time.Microsecond, 250 * time.Microsecond},
+			Counts: []uint64{4},
+			Sum:    time.Microsecond,
+			Count:  4,
+		}, `
+tcpcrypt_verdict_latency_seconds_bucket{le="1e-06"} 4
+tcpcrypt_verdict_latency_seconds_bucket{le="0.00025"} 4
+tcpcrypt_verdict_latency_seconds_bucket{le="+Inf"} 4
+tcpcrypt_verdict_latency_seconds_sum 1e-06
+tcpcrypt_verdict_latency_seconds_count 4
+`},
+	}
+	const head = `
+# HELP tcpcrypt_verdict_latency_seconds Time from reading a segment from the queue to writing its verdict, for segments handed to the engines; a held segment is measured to its late verdict.
+# TYPE tcpcrypt_verdict_latency_seconds histogram`
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.st.VerdictLatency = tt.h
+			c := NewCollector(Options{Source: f, QueueFile: "/nonexistent"})
+			if err := testutil.CollectAndCompare(c, strings.NewReader(head+tt.want),
+				"tcpcrypt_verdict_latency_seconds"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// The histogram survives a gather through a registry, as a scrape sees it.
+func TestCollectorVerdictLatencyGathered(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newTestCollector(newFake()))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h *dto.Histogram
+	for _, mf := range mfs {
+		if mf.GetName() == "tcpcrypt_verdict_latency_seconds" {
+			if mf.GetType() != dto.MetricType_HISTOGRAM || len(mf.GetMetric()) != 1 {
+				t.Fatalf("family %v", mf)
+			}
+			h = mf.GetMetric()[0].GetHistogram()
+		}
+	}
+	if h == nil {
+		t.Fatal("no tcpcrypt_verdict_latency_seconds")
+	}
+	type bucket struct {
+		le float64
+		n  uint64
+	}
+	var got []bucket
+	for _, b := range h.GetBucket() {
+		got = append(got, bucket{b.GetUpperBound(), b.GetCumulativeCount()})
+	}
+	want := []bucket{{0.001, 2}, {0.01, 2}, {1, 5}}
+	if !slices.Equal(got, want) {
+		t.Errorf("buckets %v, want %v", got, want)
+	}
+	if h.GetSampleCount() != 6 || h.GetSampleSum() != 2.5 {
+		t.Errorf("count %d sum %v, want 6 and 2.5", h.GetSampleCount(), h.GetSampleSum())
 	}
 }

@@ -12,7 +12,8 @@ type Source interface {
 	// Engines returns the engine counters summed over every worker and the
 	// number of flows the engines track together.
 	Engines(ctx context.Context) (engine.Counters, int, error)
-	// NFQ returns the queue readers' and workers' counters.
+	// NFQ returns the queue readers' and workers' counters and the
+	// verdict-latency histogram.
 	NFQ() nfq.Stats
 }
 
