@@ -39,26 +39,35 @@ func TestE2EBulkIPv6(t *testing.T) {
 	assertCiphertext(t, st, 2*16<<20)
 }
 
-// TestE2ELoopback runs client and server in one namespace with one daemon:
-// each packet is seen at OUTPUT for the sender and at INPUT for the
-// receiver (DESIGN.md invariant 9). Loopback carries ciphertext, and
-// tcnetstat lists both ends of the connection with one session id.
+// TestE2ELoopback runs client and server in one namespace with one daemon,
+// over 127.0.0.1 and ::1: each packet is seen at OUTPUT for the sender and
+// at INPUT for the receiver (DESIGN.md invariant 9). Loopback carries
+// ciphertext, and tcnetstat lists both ends of the connection with one
+// session id.
 //
-// Only 4 MiB each way: on loopback (MTU 65536) the kernel queues GSO
-// super-packets longer than NFQUEUE's copy range; they arrive truncated and
-// are dropped (counters nfq_truncated, engine_drop_unparsable), and the
-// transfer crawls at a few Mbit/s (16 MiB took over a minute).
+// It also guards the engine's MSS ceiling (docs/engine-design.md): lo's MTU
+// is 65536, and with the peer's MSS passed through Linux queues GSO packets
+// of two full segments (up to 128 KiB) that NFQUEUE truncates; the engine
+// drops them and 4 MiB took over 10 s. With the ceiling 64 MiB each way
+// takes about a second, and no packet may arrive truncated.
 func TestE2ELoopback(t *testing.T) {
-	h := newHost(t, "solo")
-	h.startDaemon(t, "--rule", "5001:both")
-	defer h.logCounters(t)
-	tp := h.tap(t, "lo", port)
-	srv := h.serve(t, "127.0.0.1:5001")
-	r := runHeld(t, h, h, srv, "127.0.0.1:5001", "4M")
-	st := stopTap(t, tp)
-	checkIntact(t, r, 4<<20)
-	checkEncrypted(t, r)
-	assertCiphertext(t, st, 2*4<<20)
+	for _, addr := range []string{"127.0.0.1:5001", "[::1]:5001"} {
+		t.Run(addr, func(t *testing.T) {
+			h := newHost(t, "solo")
+			h.startDaemon(t, "--rule", "5001:both")
+			defer h.logCounters(t)
+			tp := h.tap(t, "lo", port)
+			srv := h.serve(t, addr)
+			r := runHeld(t, h, h, srv, addr, "64M")
+			st := stopTap(t, tp)
+			checkIntact(t, r, 64<<20)
+			checkEncrypted(t, r)
+			assertCiphertext(t, st, 2*64<<20)
+			if n := h.counter(t, "nfq_truncated"); n != 0 {
+				t.Errorf("nfq_truncated = %d, want 0", n)
+			}
+		})
+	}
 }
 
 // TestE2EECN enables ECN on both hosts: the ECN-setup SYN (ECE and CWR set)

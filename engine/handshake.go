@@ -113,7 +113,8 @@ func (e *Engine) startPassive(f *flow, s *seg, now time.Time) {
 }
 
 // passSYN lets the peer's SYN or SYN-ACK through with the MSS clamped by
-// the worst per-segment growth (invariant 7) and any SYN data removed
+// the worst per-segment growth (invariant 7) and to mssCeiling, and any SYN
+// data removed
 // (RFC 8547 §4.7: tcpcrypt defines no SYN data).
 func (e *Engine) passSYN(f *flow, s *seg) {
 	clamp := f.pmss()
@@ -157,10 +158,37 @@ func (f *flow) peerMSS() int {
 }
 
 // pmss is the MSS the local stack is given: the peer's minus the worst
-// growth of one segment, so a full segment still fits after rewriting.
+// growth of one segment, so a full segment still fits after rewriting, and
+// never above the family's mssCeiling, so that the stack's GSO packets fit
+// in an NFQUEUE message.
 func (f *flow) pmss() uint16 {
-	return uint16(max(f.peerMSS()-segGrowth, 64))
+	ceil := mssCeilingV4
+	if !f.key.local.Addr().Is4() {
+		ceil = mssCeilingV6
+	}
+	return uint16(max(min(f.peerMSS()-segGrowth, ceil), 64))
 }
+
+// mssCeiling bounds the MSS the local stack is given on a tracked flow (see
+// "MSS ceiling" in docs/engine-design.md). NFQUEUE hands us at most
+// maxPacket bytes of a packet and the rest is lost (nfq counts it as
+// truncated), so every packet the stack queues must fit in maxPacket. On
+// loopback (MTU 65536) the peer announces an MSS near 65495, but Linux
+// (6.10 and later: tcp_grow_skb) builds GSO packets of at least
+// tcp_min_tso_segs (2) segments of the current MSS even when that exceeds
+// 64 KiB, so a stack given an MSS above about 32 KiB sends packets NFQUEUE
+// truncates; we would drop them (their flow is tracked) and the connection
+// would crawl on retransmissions. Two segments of the ceiling, each grown
+// by our worst per-segment growth, under an IP header and a TCP header with
+// 40 option bytes, fit in maxPacket.
+const (
+	mssCeilingV4 = (maxPacket-ipv4HdrLen-maxTCPHdrLen)/minTSOSegs - segGrowth // 32699
+	mssCeilingV6 = (maxPacket-ipv6HdrLen-maxTCPHdrLen)/minTSOSegs - segGrowth // 32689
+	ipv4HdrLen   = 20
+	ipv6HdrLen   = 40
+	maxTCPHdrLen = 60
+	minTSOSegs   = 2 // Linux's default net.ipv4.tcp_min_tso_segs
+)
 
 // onSynSent: the local stack opened actively and our SYN carried ENO.
 func (e *Engine) onSynSent(f *flow, s *seg, now time.Time) {

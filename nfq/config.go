@@ -30,8 +30,12 @@ const (
 	DefaultMaxQueueLen    = 4096    // packets the kernel keeps waiting per queue
 	DefaultReadBuffer     = 8 << 20 // bytes of netlink socket receive buffer
 	DefaultWorkerQueueLen = 512     // segments waiting per worker
-	// CopyRange is how many bytes of each packet the kernel copies to us:
-	// all of any IPv4 or IPv6 packet, GSO super-packets included.
+	// CopyRange is how many bytes of each packet we ask the kernel to copy
+	// to us. The kernel caps the copy range at 65531 (the payload attribute's
+	// 16-bit length counts its 4-byte header), so a longer packet (a GSO
+	// packet over 64 KiB) arrives cut at 65531 bytes and is counted in
+	// Stats.Truncated; the engine keeps the stack's packets under that
+	// bound on the flows it tracks (its MSS ceiling).
 	CopyRange = 0xffff
 )
 
