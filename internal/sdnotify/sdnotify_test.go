@@ -205,16 +205,18 @@ func TestKeepAliveReportsFailures(t *testing.T) {
 	defer cancel()
 	errs := make(chan error, 1)
 	go func() {
+		// The callback only reports; the test cancels once it has the error,
+		// so the select below never sees a cancelled context first.
 		_ = KeepAlive(ctx, 20*time.Millisecond, func(err error) {
 			select {
 			case errs <- err:
-				cancel()
 			default:
 			}
 		})
 	}()
 	select {
 	case err := <-errs:
+		cancel()
 		if err == nil || !strings.Contains(err.Error(), "gone") {
 			t.Errorf("onErr got %v, want a send error naming the socket", err)
 		}
