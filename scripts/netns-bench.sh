@@ -32,40 +32,10 @@ done
 W=$(mktemp -d /tmp/tcpcrypt-bench.XXXXXX)
 A=tcbench-a-$$
 B=tcbench-b-$$
-PIDS=()
-
-cleanup() {
-  set +e
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-  done
-  wait 2>/dev/null
-  ip netns del "$A" 2>/dev/null
-  ip netns del "$B" 2>/dev/null
-  rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_for() {
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do
-    grep -q -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "netns-bench: timed out waiting for '$2' in $1:" >&2
-  tail -n 20 "$1" >&2 || true
-  exit 1
-}
-
-bg() {
-  local log=$1
-  shift
-  timeout 900 "$@" >"$log" 2>&1 &
-  PIDS+=($!)
-}
+PROG=netns-bench
+BG_TIMEOUT=900
+# shellcheck source=lib/netns.sh
+. scripts/lib/netns.sh
 
 echo "building..."
 mkdir -p "$W/bin"
