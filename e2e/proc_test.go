@@ -8,29 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/syncbuf"
 )
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // proc is a process a test started. It is killed (by its PID) when the test
 // ends, if it is still running.
@@ -39,8 +22,8 @@ type proc struct {
 	name  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser // nil unless asked for
-	out   lockedBuffer
-	errb  lockedBuffer
+	out   syncbuf.Buffer
+	errb  syncbuf.Buffer
 	done  chan struct{}
 	err   error // from Wait, valid once done is closed
 }

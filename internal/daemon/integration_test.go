@@ -26,6 +26,7 @@ import (
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/internal/netns"
+	"github.com/tcpcryptd/tcpcrypt/internal/syncbuf"
 )
 
 const (
@@ -70,30 +71,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemonProc is one daemon subprocess.
 type daemonProc struct {
 	t    *testing.T
 	ns   *netns.NS
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	sock string
 	done chan struct{}
 	err  error // Wait's result, once done is closed
@@ -106,7 +89,7 @@ func startDaemon(t *testing.T, ns *netns.NS, dir string, args ...string) *daemon
 	sock := filepath.Join(dir, "ctl")
 	full := append([]string{"netns", "exec", ns.Name(), daemonBinary(t), "-v",
 		"-u", sock, "--state", filepath.Join(dir, "rules.json"), "--workers", "2"}, args...)
-	p := &daemonProc{t: t, ns: ns, cmd: exec.Command("ip", full...), log: &syncBuffer{}, sock: sock,
+	p := &daemonProc{t: t, ns: ns, cmd: exec.Command("ip", full...), log: &syncbuf.Buffer{}, sock: sock,
 		done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {

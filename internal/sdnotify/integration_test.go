@@ -5,7 +5,6 @@ package sdnotify
 // systemd would with Type=notify. Root only; it skips otherwise.
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/internal/netns"
+	"github.com/tcpcryptd/tcpcrypt/internal/syncbuf"
 )
 
 var (
@@ -52,25 +52,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitFor reads notifications until one contains want, bounded by d.
-func (m *fakeManager) waitFor(t *testing.T, want string, d time.Duration, log *lockedBuffer) []string {
+func (m *fakeManager) waitFor(t *testing.T, want string, d time.Duration, log *syncbuf.Buffer) []string {
 	t.Helper()
 	var seen []string
 	deadline := time.After(d)
@@ -101,7 +84,7 @@ func TestIntegrationDaemonNotifies(t *testing.T) {
 	cmd := exec.Command("ip", "netns", "exec", ns.Name(), bin, "-v", "-f",
 		"-u", filepath.Join(dir, "ctl"), "--state", filepath.Join(dir, "rules.json"), "--workers", "1")
 	cmd.Env = append(os.Environ(), SocketEnv+"="+m.addr, WatchdogUsecEnv+"=400000", WatchdogPIDEnv+"=")
-	log := &lockedBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
