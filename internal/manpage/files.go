@@ -79,3 +79,23 @@ func firstDiff(have, want []byte) string {
 	}
 	return "same lines, different bytes"
 }
+
+// ErrIncompleteCompletion reports a committed completion script that lacks
+// a flag of its command.
+var ErrIncompleteCompletion = errors.New("manpage: completion script lacks a flag")
+
+// CheckCompletion reads the committed completion script at path and reports
+// every flag name of app (see AllFlagNames) it does not mention.
+func CheckCompletion(app *cli.App, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range AllFlagNames(app) {
+		if !strings.Contains(string(b), name) {
+			errs = append(errs, fmt.Errorf("%w: %s does not complete %s", ErrIncompleteCompletion, path, name))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -175,3 +175,25 @@ func TestAllFlagNames(t *testing.T) {
 		t.Errorf("AllFlagNames lists a hidden flag: %s", got)
 	}
 }
+
+func TestCheckCompletion(t *testing.T) {
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full")
+	var b bytes.Buffer
+	if err := Bash(&b, testApp(), Page{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckCompletion(testApp(), full); err != nil {
+		t.Errorf("rendered script: %v", err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("complete -F _x x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckCompletion(testApp(), empty); !errors.Is(err, ErrIncompleteCompletion) {
+		t.Errorf("script without flags: %v, want ErrIncompleteCompletion", err)
+	}
+}
