@@ -19,18 +19,8 @@ import (
 // segment it sends after the SYN-ACK (RFC 8547 §4.6). It reports false if
 // the flow was aborted or forgotten.
 func (e *Engine) startA(f *flow, s *seg) bool {
-	if f.neg.Role != eno.RoleA {
-		e.fallback(f, s, FallbackSimOpen)
-		return false
-	}
-	f.rcv.init(f.peer.isn, e.cfg.MaxFlowBuffer)
-	f.rcvReady = true
-	f.state = StateKeyExchange
-	f.wasA = true
-	if e.resumeAgreed(f) {
-		f.snd.init(f.local.isn, nil, int(f.pmss()))
-		f.sndReady = true
-		return e.resumeKeys(f, s)
+	if resumed, ok := e.beginKeyExchange(f, s, eno.RoleA); resumed || !ok {
+		return ok
 	}
 	e.dropResumeOffer(f) // offered, answered fresh: used up (RFC 8548 §3.5)
 	priv, err := crypto.GenerateKey(f.neg.TEP, e.cfg.Rand)
@@ -55,20 +45,29 @@ func (e *Engine) startA(f *flow, s *seg) bool {
 // startB turns encryption on at the passive opener (host B) when the
 // peer's first ACK carried ENO.
 func (e *Engine) startB(f *flow, s *seg) bool {
-	if f.neg.Role != eno.RoleB {
+	_, ok := e.beginKeyExchange(f, s, eno.RoleB)
+	return ok
+}
+
+// beginKeyExchange is what startA and startB share: ENO must have given us
+// role, the receive half opens, and an agreed resumption keys the flow at
+// once (no Init messages). resumed reports that it did; ok is false if the
+// flow was aborted or forgotten.
+func (e *Engine) beginKeyExchange(f *flow, s *seg, role eno.Role) (resumed, ok bool) {
+	if f.neg.Role != role {
 		e.fallback(f, s, FallbackSimOpen)
-		return false
+		return false, false
 	}
 	f.rcv.init(f.peer.isn, e.cfg.MaxFlowBuffer)
 	f.rcvReady = true
 	f.state = StateKeyExchange
-	f.wasA = false
+	f.wasA = role == eno.RoleA
 	if e.resumeAgreed(f) {
 		f.snd.init(f.local.isn, nil, int(f.pmss()))
 		f.sndReady = true
-		return e.resumeKeys(f, s)
+		return true, e.resumeKeys(f, s)
 	}
-	return true
+	return false, true
 }
 
 // needPeerInit reports whether the peer's Init message is still expected.
