@@ -111,12 +111,18 @@ func (s *Server) ServeConn(ctx context.Context, r io.Reader, w io.Writer, peer P
 	wd, _ := w.(writeDeadliner)
 	br := bufio.NewReaderSize(r, 4096)
 	bw := bufio.NewWriterSize(deadlineWriter{w: w, d: wd, timeout: s.cfg.WriteTimeout}, 32<<10)
+	// The client must send its first request within FirstRequestTimeout and
+	// each further one within IdleTimeout of the previous reply. Blank lines
+	// do not move the deadline, so they cannot keep a connection open. The
+	// read deadline only matters while reading: a long reply being written
+	// is bounded by WriteTimeout per write instead.
+	deadline := time.Now().Add(s.cfg.FirstRequestTimeout)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if rd != nil {
-			if err := rd.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)); err != nil {
+			if err := rd.SetReadDeadline(deadline); err != nil {
 				return fmt.Errorf("ctl: set read deadline: %w", err)
 			}
 		}
@@ -147,6 +153,7 @@ func (s *Server) ServeConn(ctx context.Context, r io.Reader, w io.Writer, peer P
 		if err := bw.Flush(); err != nil {
 			return err
 		}
+		deadline = time.Now().Add(s.cfg.IdleTimeout)
 	}
 }
 

@@ -17,10 +17,19 @@ import (
 
 // Default server limits, used for zero Config fields.
 const (
-	DefaultMaxClients     = 32
-	DefaultIdleTimeout    = 2 * time.Minute
-	DefaultWriteTimeout   = 10 * time.Second
-	DefaultBackendTimeout = 10 * time.Second
+	DefaultMaxClients = 32
+	// DefaultMaxClientsPerUID bounds the concurrent clients of one unix
+	// socket uid (other than 0), and those of all TCP clients together.
+	DefaultMaxClientsPerUID = 8
+	// DefaultRootReserve is the number of the MaxClients slots that only
+	// uid 0 on the unix socket may take.
+	DefaultRootReserve = 4
+	// DefaultFirstRequestTimeout is how long a new client may take to send
+	// its first request.
+	DefaultFirstRequestTimeout = 3 * time.Second
+	DefaultIdleTimeout         = 2 * time.Minute
+	DefaultWriteTimeout        = 10 * time.Second
+	DefaultBackendTimeout      = 10 * time.Second
 	// DefaultSocketMode lets every local user connect: read-only queries are
 	// for anyone, and mutations are checked with SO_PEERCRED.
 	DefaultSocketMode os.FileMode = 0o666
@@ -37,10 +46,25 @@ type Config struct {
 	// MaxClients bounds concurrent clients; further clients get a "busy"
 	// reply and are closed.
 	MaxClients int
+	// MaxClientsPerUID bounds the concurrent clients of each client class: a
+	// unix socket peer's SO_PEERCRED uid, or "tcp" for all TCP clients
+	// together (their uid is not looked up), or one class for unix peers
+	// whose credentials could not be read. Uid 0 has no per-uid bound, only
+	// MaxClients. It is capped at MaxClients.
+	MaxClientsPerUID int
+	// RootReserve is the number of MaxClients slots kept for uid 0 on the
+	// unix socket: other clients are refused once MaxClients-RootReserve
+	// clients are being served. It is capped at MaxClients-1.
+	RootReserve int
 	// MaxRequestLine bounds one request line (default MaxRequestLine).
 	MaxRequestLine int
-	// IdleTimeout is how long a client may take to send its next request
-	// line before it is disconnected.
+	// FirstRequestTimeout is how long a new client may take to send its
+	// first request line (blank lines do not count) before it is
+	// disconnected.
+	FirstRequestTimeout time.Duration
+	// IdleTimeout is how long a client that has sent a request may take to
+	// send its next request line before it is disconnected. Neither timeout
+	// runs while a reply is being written (WriteTimeout bounds each write).
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write of a reply; a client that stops reading
 	// is disconnected after it.
@@ -63,8 +87,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	serving   bool
-	sem       chan struct{} // slots of clients being served
-	refusing  chan struct{} // slots of clients being told "busy"
+	active    int            // clients being served, guarded by mu
+	perClass  map[string]int // clients being served per class, guarded by mu
+	refusing  chan struct{}  // slots of clients being told "busy"
 }
 
 // NewServer checks cfg, fills in defaults and returns a server without
@@ -75,6 +100,17 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = DefaultMaxClients
+	}
+	if cfg.MaxClientsPerUID <= 0 {
+		cfg.MaxClientsPerUID = DefaultMaxClientsPerUID
+	}
+	cfg.MaxClientsPerUID = min(cfg.MaxClientsPerUID, cfg.MaxClients)
+	if cfg.RootReserve <= 0 {
+		cfg.RootReserve = DefaultRootReserve
+	}
+	cfg.RootReserve = min(cfg.RootReserve, cfg.MaxClients-1)
+	if cfg.FirstRequestTimeout <= 0 {
+		cfg.FirstRequestTimeout = DefaultFirstRequestTimeout
 	}
 	if cfg.MaxRequestLine <= 0 {
 		cfg.MaxRequestLine = MaxRequestLine
@@ -95,7 +131,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{cfg: cfg, log: log, sem: make(chan struct{}, cfg.MaxClients),
+	return &Server{cfg: cfg, log: log, perClass: make(map[string]int),
 		refusing: make(chan struct{}, max(cfg.MaxClients, 16))}, nil
 }
 
@@ -240,47 +276,30 @@ func (s *Server) acceptLoop(ctx context.Context, l net.Listener, wg *sync.WaitGr
 			continue
 		}
 		backoff = 0
-		select {
-		case s.sem <- struct{}{}:
+		peer := s.peerOf(c)
+		class, why := s.admit(peer)
+		if why == "" {
 			wg.Go(func() {
-				defer func() { <-s.sem }()
-				s.serveNet(ctx, c)
+				defer s.release(class)
+				s.serveNet(ctx, c, peer)
+			})
+			continue
+		}
+		select {
+		case s.refusing <- struct{}{}:
+			wg.Go(func() {
+				defer func() { <-s.refusing }()
+				s.refuseBusy(c, why)
 			})
 		default:
-			select {
-			case s.refusing <- struct{}{}:
-				wg.Go(func() {
-					defer func() { <-s.refusing }()
-					s.refuseBusy(c)
-				})
-			default:
-				c.Close() // flooded: not even a reply
-			}
+			c.Close() // flooded: not even a reply
 		}
 	}
 }
 
-// refuseBusy tells an over-limit client to come back later and closes it.
-// It waits briefly for the client's first request, so that the client reads
-// the reply (with its id) instead of failing to write.
-func (s *Server) refuseBusy(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	var req Request
-	if line, err := readLine(bufio.NewReader(c), s.cfg.MaxRequestLine); err == nil {
-		json.Unmarshal(line, &req)
-	}
-	b, _ := json.Marshal(Response{V: ProtocolVersion, ID: req.ID,
-		Error: &Error{Code: CodeBusy, Message: "too many control clients; try again"}})
-	c.Write(append(b, '\n'))
-	lingerClose(c)
-}
-
-// serveNet runs one socket client.
-func (s *Server) serveNet(ctx context.Context, c net.Conn) {
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+// peerOf returns what is known of c's client: its SO_PEERCRED credentials on
+// the unix socket, its network otherwise.
+func (s *Server) peerOf(c net.Conn) Peer {
 	peer := Peer{Network: c.LocalAddr().Network()}
 	if uc, ok := c.(*net.UnixConn); ok {
 		p, err := peerCred(uc)
@@ -289,6 +308,77 @@ func (s *Server) serveNet(ctx context.Context, c net.Conn) {
 		}
 		peer = p
 	}
+	return peer
+}
+
+// isRoot reports whether peer is uid 0 on the unix socket: the only peer
+// that may use the reserved slots (and the only one that may mutate).
+func isRoot(p Peer) bool { return p.Network == "unix" && p.Cred && p.UID == 0 }
+
+// clientClass names the group whose clients share one MaxClientsPerUID
+// budget: the uid for a unix peer with credentials, else the network (all TCP
+// clients together; unix peers without credentials together).
+func clientClass(p Peer) string {
+	if p.Network == "unix" && p.Cred {
+		return fmt.Sprintf("uid %d", p.UID)
+	}
+	if p.Network == "unix" {
+		return "unix peers without credentials"
+	}
+	return p.Network
+}
+
+// admit takes a slot for peer and returns its class, or returns why the
+// peer is refused.
+func (s *Server) admit(p Peer) (class, why string) {
+	class = clientClass(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	root := isRoot(p)
+	switch {
+	case s.active >= s.cfg.MaxClients:
+		return class, "too many control clients; try again"
+	case !root && s.active >= s.cfg.MaxClients-s.cfg.RootReserve:
+		return class, "too many control clients (the remaining slots are reserved for root); try again"
+	case !root && s.perClass[class] >= s.cfg.MaxClientsPerUID:
+		return class, fmt.Sprintf("too many control clients for %s (at most %d); try again", class, s.cfg.MaxClientsPerUID)
+	}
+	s.active++
+	s.perClass[class]++
+	return class, ""
+}
+
+// release gives back a slot taken by admit.
+func (s *Server) release(class string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.perClass[class]--; s.perClass[class] <= 0 {
+		delete(s.perClass, class)
+	}
+}
+
+// refuseBusy tells an over-limit client to come back later and closes it.
+// It waits briefly for the client's first request, so that the client reads
+// the reply (with its id) instead of failing to write.
+func (s *Server) refuseBusy(c net.Conn, why string) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	var req Request
+	if line, err := readLine(bufio.NewReader(c), s.cfg.MaxRequestLine); err == nil {
+		json.Unmarshal(line, &req)
+	}
+	b, _ := json.Marshal(Response{V: ProtocolVersion, ID: req.ID,
+		Error: &Error{Code: CodeBusy, Message: why}})
+	c.Write(append(b, '\n'))
+	lingerClose(c)
+}
+
+// serveNet runs one socket client.
+func (s *Server) serveNet(ctx context.Context, c net.Conn, peer Peer) {
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	err := s.ServeConn(ctx, c, c, peer)
 	switch {
 	case err == nil, ctx.Err() != nil, errors.Is(err, net.ErrClosed):

@@ -1,6 +1,7 @@
 package ctl_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 // shortDir returns a fresh directory with a short path (unix socket paths
@@ -106,9 +108,7 @@ func dial(t testing.TB, addr string) *ctl.Client {
 }
 
 func TestClientOverUnixSocket(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mutations need root on the unix socket")
-	}
+	testenv.RequireRoot(t, "mutations need root on the unix socket")
 	ctx := context.Background()
 	b := sampleBackend(1001)
 	path := ctltest.Start(t, ctl.Config{Backend: b, DaemonVersion: "9.9"})
@@ -426,14 +426,23 @@ func TestMaxClients(t *testing.T) {
 	}
 }
 
+// TestIdleTimeout: a client that was answered and then stays silent is
+// closed after IdleTimeout.
 func TestIdleTimeout(t *testing.T) {
-	path := ctltest.Start(t, ctl.Config{Backend: sampleBackend(0), IdleTimeout: 100 * time.Millisecond})
+	path := ctltest.Start(t, ctl.Config{Backend: sampleBackend(0), FirstRequestTimeout: time.Minute,
+		IdleTimeout: 100 * time.Millisecond})
 	raw, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
 	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := raw.Write([]byte(`{"v":1,"id":1,"op":"version"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(raw).ReadString('\n'); err != nil || !strings.Contains(line, `"ok":true`) {
+		t.Fatalf("version reply %q, %v", line, err)
+	}
 	start := time.Now()
 	if n, err := raw.Read(make([]byte, 10)); !errors.Is(err, io.EOF) {
 		t.Fatalf("idle client: read %d, %v; want EOF", n, err)
@@ -554,9 +563,7 @@ func TestHelperNonRootClient(t *testing.T) {
 }
 
 func TestPeerCredentials(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to start a client as another uid")
-	}
+	testenv.RequireRoot(t, "a client with another uid")
 	// The child must be able to reach both the socket and its own binary.
 	dir := shortDir(t)
 	if err := os.Chmod(dir, 0o755); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 // Binaries built once per test run by TestMain.
@@ -85,9 +87,7 @@ func bin(t testing.TB, name string) string {
 // the tests need are missing.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: end-to-end tests need root (network namespaces, nftables, NFQUEUE); run as root, e.g. go test -exec sudo ./e2e/")
-	}
+	testenv.RequireRoot(t, "end-to-end tests: network namespaces, nftables, NFQUEUE")
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the %s command is missing (Debian: apt-get install iproute2 nftables): %v", tool, err)

@@ -23,6 +23,8 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/internal/netns"
 	"github.com/tcpcryptd/tcpcrypt/packet"
 	"github.com/tcpcryptd/tcpcrypt/rules"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 // The TestIntegration* tests run nfq against the real kernel in a fresh
@@ -132,7 +134,7 @@ func startKernel(t *testing.T, addr string, newEngine func(int) (Engine, error))
 			_ = env.d.Close()
 		}
 		if errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT) {
-			t.Skipf("skipping: %s not available in the namespace: %v", addr, err)
+			testenv.Skip(t, "%s not available in the namespace: %v", addr, err)
 		}
 		t.Fatalf("open in namespace: %v", err)
 	}

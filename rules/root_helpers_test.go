@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/tcpcryptd/tcpcrypt/internal/netns"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 // newNSConn gives t a fresh network namespace (removed in t.Cleanup) and an
@@ -27,9 +29,7 @@ func newNSConn(t *testing.T) (*netns.NS, *nftables.Conn) {
 // standard error (nft's warnings about compat expressions) is only logged.
 func nftIn(t *testing.T, ns *netns.NS, args ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("skipping: nft CLI not installed (apt-get install nftables)")
-	}
+	testenv.LookPath(t, "nft", "apt-get install nftables")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name(), "nft"}, args...)...)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 var cmpOpts = cmpopts.EquateComparable(netip.AddrPort{}, netip.Prefix{})
@@ -44,9 +44,7 @@ func newBackend() *ctltest.Backend {
 }
 
 func TestRules(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("rule changes need root")
-	}
+	testenv.RequireRoot(t, "rule changes need root on the unix socket")
 	b := newBackend()
 	path := ctltest.Start(t, ctl.Config{Backend: b})
 

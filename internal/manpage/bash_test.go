@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 // complete sources the generated script in bash and returns what the
@@ -37,10 +39,7 @@ func complete(t *testing.T, bash, script string, words ...string) []string {
 }
 
 func TestBashCompletion(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("skipping: bash not installed")
-	}
+	bash := testenv.LookPath(t, "bash", "apt-get install bash")
 	dir := t.TempDir()
 	var b bytes.Buffer
 	if err := Bash(&b, testApp(), testPage()); err != nil {

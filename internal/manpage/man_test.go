@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 // testApp has a flag of every kind the generators handle, commands,
@@ -117,10 +119,7 @@ func TestRenderIncomplete(t *testing.T) {
 
 // TestRenderGroff formats the page with groff and requires no warnings.
 func TestRenderGroff(t *testing.T) {
-	groff, err := exec.LookPath("groff")
-	if err != nil {
-		t.Skip("skipping: groff not installed (apt-get install groff-base)")
-	}
+	groff := testenv.LookPath(t, "groff", "apt-get install groff-base")
 	pages := map[string]string{"demo": render(t)}
 	for _, name := range []string{"tcpcryptd", "tcnetstat", "tcpcryptctl"} {
 		b, err := os.ReadFile(filepath.Join("../../man/man8", name+".8"))

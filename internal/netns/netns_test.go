@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 // selfNS is the inode of the calling thread's network namespace; callers must
@@ -27,7 +29,7 @@ func TestNewDoClose(t *testing.T) {
 	RequireRoot(t)
 	n, err := New("tcpcrypt-nstest-")
 	if errors.Is(err, ErrPrivilege) {
-		t.Skipf("skipping: %v", err)
+		testenv.Skip(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

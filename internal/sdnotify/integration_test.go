@@ -17,6 +17,8 @@ import (
 
 	"github.com/tcpcryptd/tcpcrypt/internal/netns"
 	"github.com/tcpcryptd/tcpcrypt/internal/syncbuf"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 var (
@@ -72,9 +74,7 @@ func (m *fakeManager) waitFor(t *testing.T, want string, d time.Duration, log *s
 
 func TestIntegrationDaemonNotifies(t *testing.T) {
 	ns := netns.NewForTest(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: needs iproute2 (ip netns exec)")
-	}
+	testenv.LookPath(t, "ip", "apt-get install iproute2; needed for ip netns exec")
 	bin := daemonBinary(t)
 	dir := t.TempDir()
 	// A path socket: abstract sockets belong to a network namespace and the

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
 const (
@@ -31,7 +33,7 @@ func systemdAnalyze(t *testing.T) string {
 	if os.Geteuid() == 0 {
 		t.Fatal("systemd-analyze not found: install systemd (apt-get install systemd) to check scripts/tcpcryptd.service")
 	}
-	t.Skip("skipping: systemd-analyze not found (install systemd); this check is required as root")
+	testenv.Skip(t, "systemd-analyze not found (install systemd); this check is required as root")
 	return ""
 }
 
