@@ -239,9 +239,8 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		d.keylog = kl
 		defer kl.Close()
-		log.Warn("KEY LOG ENABLED: session secrets are written to the key log; "+
-			"anyone who can read it can decrypt the logged connections", "file", cfg.KeyLog)
-		log.Warn("the engine has no key-log hook yet: the key log stays empty")
+		log.Warn("KEY LOG ENABLED: the secrets of every encrypted connection (TCPCRYPT_ES and TCPCRYPT_SS lines) "+
+			"are appended to the key log; anyone who can read it can decrypt those connections", "file", cfg.KeyLog)
 	}
 
 	st, err := LoadState(cfg.StateFile)

@@ -318,6 +318,10 @@ func TestIntegrationLoopback(t *testing.T) {
 			if !strings.Contains(string(b), "TCPCRYPT_ES ") {
 				t.Errorf("key log has no TCPCRYPT_ES line:\n%s", b)
 			}
+			// The warning says what happens: secrets are written, not "stays empty".
+			if l := p.log.String(); !strings.Contains(l, "KEY LOG ENABLED: the secrets of every encrypted connection") || strings.Contains(l, "stays empty") {
+				t.Errorf("daemon log does not warn that the key log receives secrets:\n%s", l)
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
