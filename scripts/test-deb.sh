@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
+  if [ "${TCPCRYPT_REQUIRE_ROOT_TESTS:-}" = 1 ]; then
+    echo "test-deb: needs root (dpkg -i, network namespaces); TCPCRYPT_REQUIRE_ROOT_TESTS=1 makes that a failure" >&2
+    exit 1
+  fi
   echo "test-deb: needs root (dpkg -i, network namespaces); skipping" >&2
   exit 0
 fi
