@@ -392,8 +392,10 @@ func TestFirstRequestTimeout(t *testing.T) {
 		start := time.Now()
 		n, err := raw.Read(make([]byte, 10))
 		close(stop)
-		if !errors.Is(err, io.EOF) {
-			t.Fatalf("trickle=%v: read %d, %v; want EOF", trickle, n, err)
+		// A server that closes with unread blank lines in its receive
+		// buffer makes the kernel reset the connection: both mean closed.
+		if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("trickle=%v: read %d, %v; want EOF or a reset", trickle, n, err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("trickle=%v: silent client dropped after %v, want about 200ms", trickle, d)
