@@ -2,6 +2,7 @@ package engine
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/packet"
 	"github.com/tcpcryptd/tcpcrypt/packet/seq"
@@ -82,4 +83,81 @@ func containsRun(b, run []byte) bool {
 		}
 	}
 	return false
+}
+
+// TestScriptIdleAbortLingers: after the idle timeout the flow is aborted
+// and lingers, so the application's next bytes are dropped and answered
+// with a RST, never passed in plaintext.
+func TestScriptIdleAbortLingers(t *testing.T) {
+	s := ackedData(t, 100)
+	p0, ack := cISN.Add(1), sISN.Add(1)
+	s.now = s.now.Add(defaultIdle + time.Second)
+	r := s.a.Tick(s.now)
+	checkAll(t, r)
+	if s.a.Counters().Aborts[AbortIdle] != 1 {
+		t.Fatalf("aborts %v", s.a.Counters().Aborts)
+	}
+	if len(r.ToLocal) == 0 || len(r.ToPeer) == 0 {
+		t.Fatalf("idle abort sent %d RSTs to the stack, %d to the peer", len(r.ToLocal), len(r.ToPeer))
+	}
+	if s.a.NumFlows() != 1 {
+		t.Fatalf("%d flows after the idle abort, want the aborted one lingering", s.a.NumFlows())
+	}
+	secret := pattern(50, 77)
+	r = s.outA(s.cliSeg(p0.Add(100), ack, packet.FlagACK|packet.FlagPSH, ackOpts, secret))
+	want(t, r, Drop)
+	if len(r.ToLocal) != 1 || view(t, r.ToLocal[0]).TCP.Flags()&packet.FlagRST == 0 {
+		t.Errorf("straggler not answered with a RST toward the stack")
+	}
+	// After CloseTimeout it is forgotten.
+	s.now = s.now.Add(defaultClose + time.Second)
+	s.a.Tick(s.now)
+	if s.a.NumFlows() != 0 {
+		t.Errorf("%d flows after the linger", s.a.NumFlows())
+	}
+}
+
+// TestScriptNewSYNAfterReset: a SYN with a new ISN on the 4-tuple of a flow
+// that was reset less than CloseTimeout ago starts a new connection; a
+// retransmission of the old SYN does not.
+func TestScriptNewSYNAfterReset(t *testing.T) {
+	for _, side := range []string{"active", "passive"} {
+		t.Run(side, func(t *testing.T) {
+			s := ackedData(t, 100)
+			p0, ack := cISN.Add(1), sISN.Add(1)
+			r := s.outA(s.cliSeg(p0.Add(100), ack, packet.FlagRST|packet.FlagACK, nil, nil))
+			want(t, r, Replace)
+			want(t, s.inB(r.Packet), Replace)
+			look := func(e *Engine) (FlowInfo, bool) {
+				if e == s.b {
+					return e.Lookup(s.srv, s.cli)
+				}
+				return e.Lookup(s.cli, s.srv)
+			}
+			for _, e := range []*Engine{s.a, s.b} {
+				if fi, ok := look(e); !ok || fi.State != StateReset {
+					t.Fatalf("flow not reset: %+v %v", fi, ok)
+				}
+			}
+			e, dir := s.a, Outbound
+			if side == "passive" {
+				e, dir = s.b, Inbound
+			}
+			// The old SYN again: still the dead flow (dropped).
+			r = e.Process(s.cliSeg(cISN, 0, packet.FlagSYN, synOpts, nil), dir)
+			want(t, r, Drop)
+			isn := cISN.Add(100000)
+			opts := synOpts
+			if side == "passive" {
+				opts = withENO(synOpts, []byte{0x45, 3, 0x20})
+			}
+			r = e.Process(s.cliSeg(isn, 0, packet.FlagSYN, opts, nil), dir)
+			checkAll(t, r)
+			want(t, r, Replace)
+			fi, ok := look(e)
+			if !ok || fi.State.Dead() {
+				t.Fatalf("no live flow for the new SYN: %+v %v", fi, ok)
+			}
+		})
+	}
 }
