@@ -162,6 +162,11 @@ func (e *Engine) frameOut(f *flow, s *seg, h *hdr, now time.Time) ([]byte, DropR
 		return nil, DropNone
 	}
 	if s0 < sh.pAcked {
+		if e0 < sh.pAcked {
+			// Only a FIN gets here: it says the stream ends below bytes
+			// the peer already acknowledged, which no stack sends.
+			return nil, DropInvalid
+		}
 		data = data[sh.pAcked-s0:]
 		s0 = sh.pAcked
 	}

@@ -55,10 +55,27 @@ func (e *Engine) Process(pkt []byte, dir Dir) Result {
 		}
 		return e.finish()
 	}
+	if f.state.dead() && s.flags&(packet.FlagSYN|packet.FlagACK|packet.FlagRST) == packet.FlagSYN && f.newISN(&s) {
+		// A new ISN means a new connection (as TIME-WAIT reuse does):
+		// the lingering flow ends and the SYN starts a fresh one.
+		e.forget(f)
+		e.newFlow(key, &s, now)
+		return e.finish()
+	}
 	f.seen = now
 	e.dispatch(f, &s, now)
 	e.settle(f, now)
 	return e.finish()
+}
+
+// newISN reports whether the SYN s is not a retransmission of the SYN the
+// flow saw from the same side.
+func (f *flow) newISN(s *seg) bool {
+	side := &f.peer
+	if s.dir == Outbound {
+		side = &f.local
+	}
+	return !side.seen || s.seq != side.isn
 }
 
 // dispatch runs the handler of the flow's state.
@@ -212,8 +229,12 @@ func (e *Engine) onTimer(f *flow, now time.Time) {
 	case f.state.halfOpen():
 		if !now.Before(f.created.Add(e.cfg.HalfOpenTimeout)) {
 			e.ctr.FlowsExpired++
-			if f.mode == Required {
+			if f.mode == Required || f.state == StateENOAgreed {
+				// ENOAgreed: the peer expects encryption from our next
+				// segment, so the flow must not go on in plaintext.
+				f.seen = now
 				e.abort(f, nil, AbortInitTimeout)
+				return
 			}
 			e.forget(f)
 			return
@@ -222,9 +243,11 @@ func (e *Engine) onTimer(f *flow, now time.Time) {
 		if !now.Before(f.seen.Add(e.cfg.IdleTimeout)) {
 			// Forgetting an encrypted flow would let its next segment
 			// pass in plaintext: abort it instead.
+			// It lingers like every aborted flow: its stragglers are
+			// dropped and answered with RSTs (onDead), never passed.
 			e.ctr.FlowsExpired++
+			f.seen = now
 			e.abort(f, nil, AbortIdle)
-			e.forget(f)
 			return
 		}
 		if f.state == StateKeyExchange && !now.Before(f.created.Add(e.cfg.HalfOpenTimeout)) {
