@@ -186,6 +186,7 @@ type Counters struct {
 	FlowsClosed    uint64 // flows that ended with both FINs acknowledged or a RST
 	FlowsEvicted   uint64 // flows evicted from a full table
 	FlowsExpired   uint64 // flows forgotten by a timeout
+	FlowsProtected uint64 // flows handed to the caller's guard (Result.Protect)
 
 	// Frames sealed and verified, and the plaintext bytes in them, over all
 	// flows (live and gone).
@@ -218,6 +219,7 @@ func (c *Counters) Each(fn func(name string, v uint64)) {
 	fn("flows_closed", c.FlowsClosed)
 	fn("flows_evicted", c.FlowsEvicted)
 	fn("flows_expired", c.FlowsExpired)
+	fn("flows_protected", c.FlowsProtected)
 	fn("frames_out", c.FramesOut)
 	fn("frames_in", c.FramesIn)
 	fn("bytes_out", c.BytesOut)

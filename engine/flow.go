@@ -106,6 +106,9 @@ type flow struct {
 	key     flowKey
 	state   State
 	mode    Mode
+	// protected: the caller was told (Result.Protect) to keep this flow
+	// queued; forget tells it to stop (Result.Unprotect).
+	protected bool
 	active  bool // we saw the local SYN-only: the local stack opened actively
 	created time.Time
 	seen    time.Time // last packet
