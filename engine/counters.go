@@ -66,7 +66,8 @@ const (
 	AbortIdle                        // encrypted flow idle past IdleTimeout
 	AbortEvicted                     // a required flow evicted from a full table
 	AbortInitTimeout                 // the key exchange never finished
-	AbortInternal                    // sealing or key derivation failed
+	AbortInternal                    // sealing or key derivation failed, or the engine panicked on the flow
+	AbortGuard                       // the caller could not protect the flow (Result.Protect)
 	NumAbortReasons                  // number of abort reasons
 )
 
@@ -85,6 +86,7 @@ var abortNames = [...]string{
 	AbortEvicted:         "evicted",
 	AbortInitTimeout:     "init_timeout",
 	AbortInternal:        "internal",
+	AbortGuard:           "guard_failed",
 }
 
 func (r AbortReason) String() string {
