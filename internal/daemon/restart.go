@@ -10,6 +10,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/tcpcryptd/tcpcrypt/engine"
 	"github.com/tcpcryptd/tcpcrypt/rules"
 )
 
@@ -125,16 +126,45 @@ func destroySock(c *netlink.Conn, s *diagSock) error {
 }
 
 // restartSafety runs at start when a stale table was found, before the queue
-// rules go live again; see destroyCovered.
-func restartSafety(log *slog.Logger, m *Matcher) error {
-	res, err := destroyCovered(m)
+// rules go live again. It destroys the connections in the stale table's
+// guard sets (those the previous instance encrypted, whatever the rules said
+// by the end) and every other connection the current rules cover (a table of
+// a version without guard sets, or flows it had not protected yet); see
+// destroyCovered.
+func restartSafety(log *slog.Logger, conn *nftables.Conn, m *Matcher) error {
+	type tuple struct{ local, remote netip.AddrPort }
+	protected := map[tuple]bool{}
+	flows, gerr := rules.ProtectedFlows(conn)
+	if gerr != nil {
+		log.Error("restart safety: could not read the previous instance's guard sets; destroying every covered connection instead", "err", gerr)
+	}
+	for _, f := range flows {
+		protected[tuple{f.Local, f.Remote}] = true
+	}
+	res, err := destroyMatching(func(local, remote netip.AddrPort) bool {
+		return protected[tuple{unmapAP(local), unmapAP(remote)}] || m.Covered(local, remote)
+	})
 	if err != nil {
 		log.Error("restart safety: could not destroy every connection the previous instance may have encrypted; "+
-			"their next bytes may go out in plaintext", "found", res.Found, "destroyed", res.Destroyed,
-			"gone", res.Gone, "failed", res.Failed, "err", err)
+			"their next bytes may go out in plaintext", "protected", len(flows), "found", res.Found,
+			"destroyed", res.Destroyed, "gone", res.Gone, "failed", res.Failed, "err", err)
 		return err
 	}
-	log.Info("restart safety: previous instance left its table; destroyed its covered connections",
-		"found", res.Found, "destroyed", res.Destroyed, "gone", res.Gone)
+	log.Warn("restart safety: the previous instance left its table; destroyed the connections it encrypted and the covered ones",
+		"protected", len(flows), "found", res.Found, "destroyed", res.Destroyed, "gone", res.Gone)
 	return nil
+}
+
+// guard adapts the rules Manager to nfq.Guard.
+type guard struct{ m *rules.Manager }
+
+func (g guard) Protect(flows ...engine.Flow) error   { return g.m.Protect(ruleFlows(flows)...) }
+func (g guard) Unprotect(flows ...engine.Flow) error { return g.m.Unprotect(ruleFlows(flows)...) }
+
+func ruleFlows(flows []engine.Flow) []rules.Flow {
+	out := make([]rules.Flow, len(flows))
+	for i, f := range flows {
+		out[i] = rules.Flow{Local: f.Local, Remote: f.Remote}
+	}
+	return out
 }
