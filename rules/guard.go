@@ -136,12 +136,25 @@ func (m *Manager) Unprotect(flows ...Flow) error {
 	return m.guardChange(flows, false)
 }
 
+// guardChunk is how many elements go into one batch: a netlink message
+// holding thousands would exceed the socket's limit (EMSGSIZE).
+const guardChunk = 512
+
 func (m *Manager) guardChange(flows []Flow, add bool) error {
-	if len(flows) == 0 {
-		return nil
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for len(flows) > 0 {
+		n := min(len(flows), guardChunk)
+		if err := m.guardBatch(flows[:n], add); err != nil {
+			return err
+		}
+		flows = flows[n:]
+	}
+	return nil
+}
+
+// guardBatch adds or removes flows in one batch.
+func (m *Manager) guardBatch(flows []Flow, add bool) error {
 	t := table()
 	var elems [2][]nftables.SetElement
 	for _, f := range flows {
@@ -157,26 +170,33 @@ func (m *Manager) guardChange(flows []Flow, add bool) error {
 	}
 	send := func(i int, el []nftables.SetElement) error {
 		s := guardSet(t, i == 1)
+		var err error
 		if add {
-			return m.conn.SetAddElements(s, el)
+			err = m.conn.SetAddElements(s, el)
+		} else {
+			err = m.conn.SetDeleteElements(s, el)
 		}
-		return m.conn.SetDeleteElements(s, el)
+		if err != nil {
+			return fmt.Errorf("rules: guard set %s: %w", s.Name, err)
+		}
+		return nil
 	}
 	for i, el := range elems {
-		if len(el) == 0 {
-			continue
-		}
-		if err := send(i, el); err != nil {
-			return fmt.Errorf("rules: guard set %s: %w", guardSet(t, i == 1).Name, err)
+		if len(el) > 0 {
+			if err := send(i, el); err != nil {
+				return err
+			}
 		}
 	}
 	err := m.conn.Flush()
 	if err == nil {
 		return nil
 	}
-	if add || !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("rules: %s %d flow(s) %s the guard sets: %w", map[bool]string{true: "add", false: "remove"}[add],
-			len(flows), map[bool]string{true: "to", false: "from"}[add], err)
+	if add {
+		return fmt.Errorf("rules: add %d flow(s) to the guard sets: %w", len(flows), err)
+	}
+	if !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("rules: remove %d flow(s) from the guard sets: %w", len(flows), err)
 	}
 	// One of them was gone: the batch failed as a whole, so remove the
 	// others one by one.

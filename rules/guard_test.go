@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -11,7 +12,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/netns"
 )
 
 func TestGuardKey(t *testing.T) {
@@ -195,5 +199,121 @@ func TestIntegrationGuard(t *testing.T) {
 	}
 	if got, err := ProtectedFlows(conn); err != nil || len(got) != 0 {
 		t.Errorf("ProtectedFlows after a replace: %v, %v", got, err)
+	}
+}
+
+// BenchmarkIntegrationGuardProtect measures what the guard costs per
+// encrypted connection: one Protect and one Unprotect (two netlink batches
+// on a lasting socket), with 10,000 other flows in the set.
+func BenchmarkIntegrationGuardProtect(b *testing.B) {
+	ns := netns.NewForTest(b)
+	conn, err := nftables.New(nftables.WithNetNSFd(ns.Fd()), nftables.AsLasting())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.CloseLasting()
+	m := NewManager(conn, nil)
+	if err := m.Apply(DefaultConfig(), []Policy{{Port: 443, Side: SideBoth}}); err != nil {
+		b.Fatal(err)
+	}
+	fill := make([]Flow, 0, 10000)
+	for i := range 10000 {
+		fill = append(fill, Flow{netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 443),
+			netip.MustParseAddrPort("10.2.0.1:50000")})
+	}
+	if err := m.Protect(fill...); err != nil {
+		b.Fatal(err)
+	}
+	f := Flow{netip.MustParseAddrPort("10.0.0.1:443"), netip.MustParseAddrPort("10.0.0.2:40000")}
+	b.ResetTimer()
+	for range b.N {
+		if err := m.Protect(f); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Unprotect(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIntegrationGuardPath measures what the guard rules cost every
+// packet that passes the table: a loopback TCP bulk transfer on a port no
+// rule covers, through the table with its guard rules (and 10,000 protected
+// flows) and through the same table without them, in the same run.
+func BenchmarkIntegrationGuardPath(b *testing.B) {
+	for _, withGuard := range []bool{false, true} {
+		name := map[bool]string{false: "no-guard", true: "guard"}[withGuard]
+		b.Run(name, func(b *testing.B) {
+			ns := netns.NewForTest(b)
+			conn, err := nftables.New(nftables.WithNetNSFd(ns.Fd()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			rs, err := Build(DefaultConfig(), []Policy{{Port: 443, Side: SideBoth}}, QueueCompat)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !withGuard {
+				for i := range rs.Chains {
+					rs.Chains[i].Rules = slices.DeleteFunc(rs.Chains[i].Rules, func(r Rule) bool {
+						return strings.HasPrefix(r.Comment, "flows tcpcryptd encrypted")
+					})
+				}
+			}
+			if err := rs.Replace(conn); err != nil {
+				b.Fatal(err)
+			}
+			m := NewManager(conn, nil)
+			m.applied, m.queue = true, QueueCompat
+			fill := make([]Flow, 0, 10000)
+			for i := range 10000 {
+				fill = append(fill, Flow{netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)}), 9000),
+					netip.MustParseAddrPort("127.0.0.1:50000")})
+			}
+			if err := m.Protect(fill...); err != nil {
+				b.Fatal(err)
+			}
+			bulkIn(b, ns, "127.0.0.1:9000")
+		})
+	}
+}
+
+// bulkIn sends b.N chunks of 64 KiB over one loopback connection inside ns.
+func bulkIn(b *testing.B, ns *netns.NS, addr string) {
+	var ln net.Listener
+	var c net.Conn
+	if err := ns.Do(func() error {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return err
+		}
+		c, err = net.Dial("tcp", addr)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan int64)
+	go func() {
+		n, _ := io.Copy(io.Discard, s)
+		done <- n
+	}()
+	buf := make([]byte, 64<<10)
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.Close()
+	if n := <-done; n != int64(b.N)*int64(len(buf)) {
+		b.Fatalf("received %d bytes, want %d", n, int64(b.N)*int64(len(buf)))
 	}
 }

@@ -284,6 +284,10 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
+	g := newGuard(mgr, log)
+	gctx, gcancel := context.WithCancel(context.Background())
+	go g.run(gctx)
+	defer func() { gcancel(); <-g.done }()
 	disp, err := nfq.Open(nfq.Config{
 		QueueNum:   cfg.QueueNum,
 		QueueCount: cfg.QueueCount,
@@ -291,7 +295,7 @@ func Run(ctx context.Context, opts Options) error {
 		Mark:       d.rcfg.Mark,
 		PeerMark:   d.rcfg.PeerMark,
 		Logger:     log,
-		Guard:      guard{mgr},
+		Guard:      g,
 		NewEngine: func(int) (nfq.Engine, error) {
 			return engine.New(d.engineConfig(cfg, cache))
 		},

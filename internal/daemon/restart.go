@@ -10,7 +10,6 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/tcpcryptd/tcpcrypt/engine"
 	"github.com/tcpcryptd/tcpcrypt/rules"
 )
 
@@ -153,18 +152,4 @@ func restartSafety(log *slog.Logger, conn *nftables.Conn, m *Matcher) error {
 	log.Warn("restart safety: the previous instance left its table; destroyed the connections it encrypted and the covered ones",
 		"protected", len(flows), "found", res.Found, "destroyed", res.Destroyed, "gone", res.Gone)
 	return nil
-}
-
-// guard adapts the rules Manager to nfq.Guard.
-type guard struct{ m *rules.Manager }
-
-func (g guard) Protect(flows ...engine.Flow) error   { return g.m.Protect(ruleFlows(flows)...) }
-func (g guard) Unprotect(flows ...engine.Flow) error { return g.m.Unprotect(ruleFlows(flows)...) }
-
-func ruleFlows(flows []engine.Flow) []rules.Flow {
-	out := make([]rules.Flow, len(flows))
-	for i, f := range flows {
-		out[i] = rules.Flow{Local: f.Local, Remote: f.Remote}
-	}
-	return out
 }
