@@ -154,3 +154,19 @@ func (e *Engine) onDead(f *flow, s *seg) {
 		e.toPeer(e.rstToPeer(f, s.ack, 0, false))
 	}
 }
+
+// AbortFlow aborts the live flow fl (RST toward both sides, counted as r),
+// for a caller that cannot let it go on: it could not protect it
+// (AbortGuard), or the engine failed on one of its segments. The flow
+// lingers like any aborted flow. It reports false when no live flow has
+// those endpoints.
+func (e *Engine) AbortFlow(fl Flow, r AbortReason) (Result, bool) {
+	f := e.tab.flows[flowKey{local: fl.Local, remote: fl.Remote}]
+	if f == nil || f.state.dead() {
+		return e.finishTick(), false
+	}
+	now := e.cfg.Now()
+	e.abort(f, nil, r)
+	e.settle(f, now)
+	return e.finishTick(), true
+}

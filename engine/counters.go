@@ -66,7 +66,8 @@ const (
 	AbortIdle                        // encrypted flow idle past IdleTimeout
 	AbortEvicted                     // a required flow evicted from a full table
 	AbortInitTimeout                 // the key exchange never finished
-	AbortInternal                    // sealing or key derivation failed
+	AbortInternal                    // sealing or key derivation failed, or the engine panicked on the flow
+	AbortGuard                       // the caller could not protect the flow (Result.Protect)
 	NumAbortReasons                  // number of abort reasons
 )
 
@@ -85,6 +86,7 @@ var abortNames = [...]string{
 	AbortEvicted:         "evicted",
 	AbortInitTimeout:     "init_timeout",
 	AbortInternal:        "internal",
+	AbortGuard:           "guard_failed",
 }
 
 func (r AbortReason) String() string {
@@ -186,6 +188,7 @@ type Counters struct {
 	FlowsClosed    uint64 // flows that ended with both FINs acknowledged or a RST
 	FlowsEvicted   uint64 // flows evicted from a full table
 	FlowsExpired   uint64 // flows forgotten by a timeout
+	FlowsProtected uint64 // flows handed to the caller's guard (Result.Protect)
 
 	// Frames sealed and verified, and the plaintext bytes in them, over all
 	// flows (live and gone).
@@ -218,6 +221,7 @@ func (c *Counters) Each(fn func(name string, v uint64)) {
 	fn("flows_closed", c.FlowsClosed)
 	fn("flows_evicted", c.FlowsEvicted)
 	fn("flows_expired", c.FlowsExpired)
+	fn("flows_protected", c.FlowsProtected)
 	fn("frames_out", c.FramesOut)
 	fn("frames_in", c.FramesIn)
 	fn("bytes_out", c.BytesOut)

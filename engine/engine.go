@@ -98,7 +98,24 @@ type Result struct {
 	ToLocal [][]byte
 	// Released settles segments held earlier, in the order they were held.
 	Released []Release
+	// Protect lists flows that became protected: from now on the caller
+	// must keep every packet of theirs queued to the engine, never passed
+	// by fail-open or a rule change (DESIGN.md invariant 11). The caller
+	// must install that protection before it carries out anything else
+	// in this Result, since the verdicts and injections here may be the
+	// flow's first encrypted bytes.
+	Protect []Flow
+	// Unprotect lists protected flows the engine has forgotten; the caller
+	// may drop their protection after carrying out the rest of the Result.
+	Unprotect []Flow
 }
+
+// Flow names one connection by its endpoints, the local one first.
+type Flow struct {
+	Local, Remote netip.AddrPort
+}
+
+func (f Flow) String() string { return f.Local.String() + " <-> " + f.Remote.String() }
 
 // Mode is the policy for one connection.
 type Mode uint8

@@ -103,12 +103,15 @@ type synInfo struct {
 
 // flow is one tracked connection end.
 type flow struct {
-	key     flowKey
-	state   State
-	mode    Mode
-	active  bool // we saw the local SYN-only: the local stack opened actively
-	created time.Time
-	seen    time.Time // last packet
+	key   flowKey
+	state State
+	mode  Mode
+	// protected: the caller was told (Result.Protect) to keep this flow
+	// queued; forget tells it to stop (Result.Unprotect).
+	protected bool
+	active    bool // we saw the local SYN-only: the local stack opened actively
+	created   time.Time
+	seen      time.Time // last packet
 
 	local, peer synInfo // the two SYNs
 	neg         eno.Result

@@ -104,6 +104,13 @@ func (e *Engine) settle(f *flow, now time.Time) {
 	if e.tab.flows[f.key] != f {
 		return
 	}
+	if !f.protected && !f.state.dead() && (f.state == StateENOAgreed || f.state.encrypting()) {
+		// From the first segment that commits this flow to tcpcrypt on,
+		// no packet of it may bypass the engine.
+		f.protected = true
+		e.ctr.FlowsProtected++
+		e.out.Protect = append(e.out.Protect, Flow{Local: f.key.local, Remote: f.key.remote})
+	}
 	e.tab.moved(f)
 	e.tab.schedule(f, e.flowDeadline(f, now))
 }
@@ -162,6 +169,10 @@ func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
 // forget drops the flow from the table: its later packets pass untouched.
 // Held segments are dropped (TCP retransmits them).
 func (e *Engine) forget(f *flow) {
+	if f.protected {
+		f.protected = false
+		e.out.Unprotect = append(e.out.Unprotect, Flow{Local: f.key.local, Remote: f.key.remote})
+	}
 	f.addTraffic(&e.ctr)
 	e.dropHeld(f, DropDead)
 	f.release()
@@ -183,8 +194,10 @@ func (e *Engine) fallback(f *flow, s *seg, r FallbackReason) {
 // evict makes room in a full table.
 func (e *Engine) evict(f *flow, now time.Time) {
 	e.ctr.FlowsEvicted++
-	if f.mode == Required && !f.state.dead() {
-		// A required connection must not go on as plain TCP.
+	if (f.mode == Required || f.protected) && !f.state.dead() {
+		// A required connection must not go on as plain TCP, and neither
+		// may one that is (or was about to be) encrypted: forgetting it
+		// alive would let its next bytes pass in plaintext.
 		e.abort(f, nil, AbortEvicted)
 	}
 	e.forget(f)

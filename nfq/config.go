@@ -74,6 +74,10 @@ type Config struct {
 	// DefaultWorkerQueueLen). When a worker's queue is full the reader
 	// waits, and the kernel queues (or, past MaxQueueLen, drops).
 	WorkerQueueLen int
+	// Guard protects the flows the engines report (Result.Protect). Nil
+	// means none: then nothing keeps an encrypted flow's packets from
+	// bypassing the daemon when it is gone, and Run logs a warning.
+	Guard Guard
 	// Now is the clock passed to Engine.Tick (default time.Now); use the
 	// engines' clock.
 	Now func() time.Time

@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/florianl/go-nfqueue/v2"
 	"github.com/mdlayher/netlink"
@@ -34,6 +35,9 @@ type Dispatcher struct {
 	readers []counters // one block per queue reader
 	seed    maphash.Seed
 	log     *slog.Logger
+	// lastLog and suppressed rate-limit logLimited.
+	lastLog    atomic.Int64
+	suppressed atomic.Uint64
 
 	started    atomic.Bool
 	queuesOnce sync.Once
@@ -119,6 +123,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			fail(fmt.Errorf("nfq: register queue %d: %w", num, err))
 			break
 		}
+	}
+	if d.cfg.Guard == nil {
+		d.log.Warn("nfq running without a guard: encrypted flows are not kept queued when the daemon is gone or rules change")
 	}
 	if runCtx.Err() == nil {
 		d.log.Info("nfq running", "queue", d.cfg.QueueNum, "queues", len(d.queues),
@@ -316,4 +323,23 @@ func (d *Dispatcher) errFunc(ctx context.Context, qi int, fail func(error)) nfqu
 		c.inc(cRecvErrors)
 		return 0
 	}
+}
+
+// logInterval is the shortest time between two logLimited messages.
+const logInterval = time.Second
+
+// logLimited logs an error at most once per logInterval over all workers
+// (DESIGN.md invariant 10), with the number of messages suppressed since the
+// last one.
+func (d *Dispatcher) logLimited(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := d.lastLog.Load()
+	if now-last < int64(logInterval) || !d.lastLog.CompareAndSwap(last, now) {
+		d.suppressed.Add(1)
+		return
+	}
+	if n := d.suppressed.Swap(0); n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	d.log.Error(msg, args...)
 }

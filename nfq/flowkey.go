@@ -3,6 +3,7 @@ package nfq
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"net/netip"
 
 	"github.com/tcpcryptd/tcpcrypt/engine"
 )
@@ -146,4 +147,15 @@ func (k *flowKey) hash(seed maphash.Seed) uint64 {
 		b[36] = 4
 	}
 	return maphash.Bytes(seed, b[:])
+}
+
+// flow converts k to the engine's endpoints.
+func (k *flowKey) flow() engine.Flow {
+	addr := func(b [16]byte) netip.Addr {
+		if k.v4 {
+			return netip.AddrFrom4([4]byte(b[:4]))
+		}
+		return netip.AddrFrom16(b)
+	}
+	return engine.Flow{Local: netip.AddrPortFrom(addr(k.local), k.localPort), Remote: netip.AddrPortFrom(addr(k.remote), k.remotePort)}
 }

@@ -75,13 +75,8 @@ func TestExtractKey(t *testing.T) {
 
 // addrPorts converts k back to endpoints, for tests.
 func (k *flowKey) addrPorts() (local, remote netip.AddrPort) {
-	addr := func(b [16]byte) netip.Addr {
-		if k.v4 {
-			return netip.AddrFrom4([4]byte(b[:4]))
-		}
-		return netip.AddrFrom16(b)
-	}
-	return netip.AddrPortFrom(addr(k.local), k.localPort), netip.AddrPortFrom(addr(k.remote), k.remotePort)
+	f := k.flow()
+	return f.Local, f.Remote
 }
 
 // swapEnds returns a copy of a keyable TCP packet with source and

@@ -66,6 +66,7 @@ type fakeEngine struct {
 	rec      *recorder
 	process  func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result
 	tick     func(e *fakeEngine, now time.Time) engine.Result
+	abort    func(e *fakeEngine, f engine.Flow, r engine.AbortReason) (engine.Result, bool)
 	deadline time.Time
 	state    map[string]any // per-engine script state
 }
@@ -89,11 +90,20 @@ func (e *fakeEngine) Tick(now time.Time) engine.Result {
 
 func (e *fakeEngine) NextDeadline() time.Time { return e.deadline }
 
+func (e *fakeEngine) AbortFlow(f engine.Flow, r engine.AbortReason) (engine.Result, bool) {
+	if e.abort == nil {
+		return engine.Result{}, false
+	}
+	return e.abort(e, f, r)
+}
+
 // script configures the fake engines of a harness.
 type script struct {
 	process func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result
 	tick    func(e *fakeEngine, now time.Time) engine.Result
+	abort   func(e *fakeEngine, f engine.Flow, r engine.AbortReason) (engine.Result, bool)
 	init    func(e *fakeEngine)
+	guard   Guard
 }
 
 // harness runs a Dispatcher over fake queues and a fake injector.
@@ -120,8 +130,9 @@ func newHarness(t *testing.T, workers, nqueues int, s script) *harness {
 	cfg := Config{
 		QueueNum: 100,
 		Workers:  workers,
+		Guard:    s.guard,
 		NewEngine: func(i int) (Engine, error) {
-			e := &fakeEngine{worker: i, rec: h.rec, process: s.process, tick: s.tick, state: map[string]any{}}
+			e := &fakeEngine{worker: i, rec: h.rec, process: s.process, tick: s.tick, abort: s.abort, state: map[string]any{}}
 			if s.init != nil {
 				s.init(e)
 			}

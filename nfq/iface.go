@@ -18,6 +18,18 @@ type Engine interface {
 	// NextDeadline is when Tick should run next; the zero time means no
 	// timer is pending.
 	NextDeadline() time.Time
+	// AbortFlow aborts a live flow (see engine.Engine.AbortFlow).
+	AbortFlow(f engine.Flow, r engine.AbortReason) (engine.Result, bool)
+}
+
+// Guard keeps the packets of protected flows coming to the queues, whatever
+// the per-port rules say and whether a daemon reads the queues or not
+// (DESIGN.md invariant 11). A worker calls Protect for a Result's Protect
+// list before it carries out anything else in that Result, and Unprotect for
+// its Unprotect list after. Both must be safe for concurrent use.
+type Guard interface {
+	Protect(flows ...engine.Flow) error
+	Unprotect(flows ...engine.Flow) error
 }
 
 var _ Engine = (*engine.Engine)(nil)

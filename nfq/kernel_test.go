@@ -90,6 +90,10 @@ func (e *kernelEngine) Tick(now time.Time) engine.Result {
 
 func (e *kernelEngine) NextDeadline() time.Time { return e.deadline }
 
+func (e *kernelEngine) AbortFlow(engine.Flow, engine.AbortReason) (engine.Result, bool) {
+	return engine.Result{}, false
+}
+
 // kernelEnv is a namespace with the rules applied and a Dispatcher running.
 type kernelEnv struct {
 	ns  *netns.NS

@@ -28,6 +28,10 @@ const (
 	cEngineBugs
 	cOversized
 	cTicks
+	cProtected
+	cGuardErrors
+	cUnprotectErrors
+	cPanics
 	numCounters
 )
 
@@ -84,6 +88,17 @@ type Stats struct {
 	Oversized uint64 `json:"oversized"`
 	Ticks     uint64 `json:"ticks"` // Engine.Tick calls
 
+	// Protected counts flows handed to the Guard; GuardErrors those it
+	// could not protect (each such flow is aborted, its segment dropped);
+	// UnprotectErrors releases that failed (the flow stays queued until
+	// the table is replaced: safe, only untidy).
+	Protected       uint64 `json:"protected"`
+	GuardErrors     uint64 `json:"guard_errors"`
+	UnprotectErrors uint64 `json:"unprotect_errors"`
+	// Panics counts engine calls that panicked; each is recovered, its
+	// segment dropped and its flow aborted (see the package documentation).
+	Panics uint64 `json:"panics"`
+
 	// VerdictLatency is the time from the reader receiving a segment that
 	// goes to an engine to its verdict being written: immediate verdicts,
 	// late verdicts of held segments (measured to the late verdict) and
@@ -120,5 +135,9 @@ func (s *Stats) sum(c *counters) {
 	s.EngineBugs += c.get(cEngineBugs)
 	s.Oversized += c.get(cOversized)
 	s.Ticks += c.get(cTicks)
+	s.Protected += c.get(cProtected)
+	s.GuardErrors += c.get(cGuardErrors)
+	s.UnprotectErrors += c.get(cUnprotectErrors)
+	s.Panics += c.get(cPanics)
 	s.VerdictLatency.add(&c.lat)
 }

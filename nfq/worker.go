@@ -1,6 +1,8 @@
 package nfq
 
 import (
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -82,13 +84,12 @@ func (w *worker) run(stop <-chan struct{}) {
 		}
 		select {
 		case it := <-w.in:
-			res := w.eng.Process(*it.buf, it.dir)
+			w.process(&it)
 			putBuf(it.buf)
-			w.apply(res, &it)
 		case <-timer.C:
 			fired, armed = armed, time.Time{}
 			w.c.inc(cTicks)
-			w.apply(w.eng.Tick(w.d.cfg.Now()), nil)
+			w.tick()
 		case fn := <-w.ctl:
 			fn()
 		case <-stop:
@@ -98,9 +99,112 @@ func (w *worker) run(stop <-chan struct{}) {
 	}
 }
 
+// process runs the engine on one segment and carries out the result. A
+// panic in the engine is recovered: the segment is dropped and its flow
+// aborted (see "Engine panics" in the package documentation).
+func (w *worker) process(it *item) {
+	res, ok := w.safely(func() engine.Result { return w.eng.Process(*it.buf, it.dir) })
+	if !ok {
+		w.write(it.ref(), engine.Drop, nil)
+		if k, kind := extractKey(*it.buf, it.dir); kind != kindBad {
+			w.abortAfterPanic(k.flow())
+		}
+		return
+	}
+	w.apply(res, it)
+}
+
+// tick runs the engine's timers. A panic there cannot be tied to a flow; it
+// is recovered and counted, and the timers run again at the next deadline.
+func (w *worker) tick() {
+	if res, ok := w.safely(func() engine.Result { return w.eng.Tick(w.d.cfg.Now()) }); ok {
+		w.apply(res, nil)
+	}
+}
+
+// safely calls fn, recovering a panic: it counts and logs it (rate-limited,
+// with the stack) and reports false.
+func (w *worker) safely(fn func() engine.Result) (res engine.Result, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.c.inc(cPanics)
+			w.d.logLimited("engine panicked; segment dropped, flow aborted", "worker", w.idx,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	return fn(), true
+}
+
+// abortAfterPanic aborts the flow a panicking segment belonged to, so it
+// cannot go on with state the panic may have left half-updated. If the
+// abort panics as well the engine is beyond repair: the worker panics for
+// good, and the guard keeps protected flows from leaking while the daemon is
+// gone.
+func (w *worker) abortAfterPanic(f engine.Flow) {
+	res, ok := w.eng.AbortFlow(f, engine.AbortInternal)
+	if ok {
+		w.apply(res, nil)
+	}
+}
+
 // apply carries out res, the result of Process for cur, or of Tick when cur
-// is nil, in the order the package documentation gives.
+// is nil, in the order the package documentation gives: the guard first,
+// then injections, holds, releases and the verdict, then releases from the
+// guard.
 func (w *worker) apply(res engine.Result, cur *item) {
+	if len(res.Protect) > 0 && !w.protect(res.Protect) {
+		w.failClosed(res, cur)
+		return
+	}
+	w.carryOut(res, cur)
+	if len(res.Unprotect) > 0 && w.d.cfg.Guard != nil {
+		if err := w.d.cfg.Guard.Unprotect(res.Unprotect...); err != nil {
+			w.c.inc(cUnprotectErrors)
+			w.d.logLimited("could not release protected flows", "worker", w.idx, "flows", len(res.Unprotect), "err", err)
+		}
+	}
+}
+
+// protect hands flows to the guard; false means they are not protected.
+func (w *worker) protect(flows []engine.Flow) bool {
+	g := w.d.cfg.Guard
+	if g == nil {
+		return true
+	}
+	if err := g.Protect(flows...); err != nil {
+		w.c.c[cGuardErrors].Add(uint64(len(flows)))
+		w.d.logLimited("could not protect flows; aborting them", "worker", w.idx, "flows", len(flows),
+			"first", flows[0].String(), "err", err)
+		return false
+	}
+	w.c.c[cProtected].Add(uint64(len(flows)))
+	return true
+}
+
+// failClosed handles a Result whose flows could not be protected: nothing of
+// it leaves (no injection, the segment and every release dropped; a held
+// segment stays held and is released by the abort), and the flows are
+// aborted, which only sends RSTs.
+func (w *worker) failClosed(res engine.Result, cur *item) {
+	drop := engine.Result{Verdict: engine.Drop, Token: res.Token, Released: res.Released}
+	if res.Verdict == engine.Hold {
+		drop.Verdict = engine.Hold
+	}
+	for i := range drop.Released {
+		drop.Released[i].Verdict, drop.Released[i].Packet = engine.Drop, nil
+	}
+	w.carryOut(drop, cur)
+	for _, f := range res.Protect {
+		if ar, ok := w.eng.AbortFlow(f, engine.AbortGuard); ok {
+			ar.Protect = nil // an aborted flow is dead: nothing to protect
+			w.apply(ar, nil)
+		}
+	}
+}
+
+// carryOut injects, holds, releases and writes the verdict of res.
+func (w *worker) carryOut(res engine.Result, cur *item) {
 	for _, p := range res.ToPeer {
 		if err := w.d.inj.ToPeer(p); err != nil {
 			w.c.inc(cInjectErrors)

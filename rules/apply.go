@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/google/nftables"
@@ -29,14 +30,36 @@ func deleteIfExists(conn *nftables.Conn, t *nftables.Table) {
 	conn.DelTable(t)
 }
 
-// Apply replaces the daemon's table with rs in one atomic batch: delete the
+// Replace replaces the daemon's table with rs in one atomic batch: delete the
 // table if it exists (a stale copy from an earlier run included), then add the
-// table, its chains and their rules. On error nothing has changed. Other tables
-// are never touched.
+// table, its empty guard sets, its chains and their rules. On error nothing
+// has changed. Other tables are never touched.
+func (rs *Ruleset) Replace(conn *nftables.Conn) error {
+	return rs.send(conn, true)
+}
+
+// Apply updates the daemon's table to rs in one atomic batch, keeping the
+// guard sets and their elements: the table and the sets are added if missing,
+// each chain is flushed and refilled. Protected flows stay protected across
+// the change (DESIGN.md invariant 11). On error nothing has changed.
 func (rs *Ruleset) Apply(conn *nftables.Conn) error {
+	return rs.send(conn, false)
+}
+
+func (rs *Ruleset) send(conn *nftables.Conn, replace bool) error {
 	t := table()
-	deleteIfExists(conn, t)
+	if replace {
+		deleteIfExists(conn, t)
+	}
 	conn.AddTable(t)
+	ids := map[string]uint32{}
+	for _, v6 := range []bool{false, true} {
+		s := guardSet(t, v6)
+		if err := conn.AddSet(s, nil); err != nil {
+			return fmt.Errorf("rules: apply table inet %s: set %s: %w", TableName, s.Name, err)
+		}
+		ids[s.Name] = s.ID
+	}
 	accept := nftables.ChainPolicyAccept
 	for _, c := range rs.Chains {
 		hook, prio := c.Hook, c.Priority
@@ -48,11 +71,14 @@ func (rs *Ruleset) Apply(conn *nftables.Conn) error {
 			Priority: &prio,
 			Policy:   &accept,
 		})
+		if !replace {
+			conn.FlushChain(ch)
+		}
 		for _, r := range c.Rules {
 			conn.AddRule(&nftables.Rule{
 				Table:    t,
 				Chain:    ch,
-				Exprs:    r.Exprs,
+				Exprs:    withSetIDs(r.Exprs, ids),
 				UserData: userdata.AppendString(nil, userdata.TypeComment, r.Comment),
 			})
 		}
@@ -61,6 +87,29 @@ func (rs *Ruleset) Apply(conn *nftables.Conn) error {
 		return fmt.Errorf("rules: apply table inet %s: %w", TableName, err)
 	}
 	return nil
+}
+
+// withSetIDs returns exprs with each set lookup given the batch-local id of
+// the set it names (the kernel resolves a set added in the same batch by id),
+// leaving the Ruleset's own expressions untouched.
+func withSetIDs(exprs []expr.Any, ids map[string]uint32) []expr.Any {
+	var out []expr.Any
+	for i, e := range exprs {
+		l, ok := e.(*expr.Lookup)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(exprs)
+		}
+		c := *l
+		c.SetID = ids[l.SetName]
+		out[i] = &c
+	}
+	if out == nil {
+		return exprs
+	}
+	return out
 }
 
 // Remove deletes the daemon's table if it exists, in one batch; it is not an
@@ -116,6 +165,9 @@ type Manager struct {
 	conn  *nftables.Conn
 	log   *slog.Logger
 	queue QueueKind // 0 until detected
+	// applied: the table was replaced by this Manager and is kept since,
+	// so later Applies update it in place (keeping the guard sets).
+	applied bool
 }
 
 // NewManager returns a Manager sending to conn and logging to log (nil means
@@ -127,9 +179,11 @@ func NewManager(conn *nftables.Conn, log *slog.Logger) *Manager {
 	return &Manager{conn: conn, log: log}
 }
 
-// Apply builds the rule set for cfg and policies and replaces the table with it
-// atomically (Ruleset.Apply). A stale table left by an earlier run is replaced
-// too. On error the previous table, if any, stays in place.
+// Apply builds the rule set for cfg and policies and installs it atomically.
+// The first Apply (and the first after Remove) replaces the table, a stale
+// one left by an earlier run included (Ruleset.Replace); later ones update it
+// in place, keeping the guard sets (Ruleset.Apply). On error the previous
+// table, if any, stays in place.
 func (m *Manager) Apply(cfg Config, policies []Policy) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -144,9 +198,14 @@ func (m *Manager) Apply(cfg Config, policies []Policy) error {
 	if err != nil {
 		return err
 	}
-	if err := rs.Apply(m.conn); err != nil {
+	send := rs.Replace
+	if m.applied {
+		send = rs.Apply
+	}
+	if err := send(m.conn); err != nil {
 		return err
 	}
+	m.applied = true
 	m.log.Info("nftables rules applied", "table", "inet "+TableName, "policies", len(policies),
 		"queue", m.queue, "queue_num", cfg.QueueNum, "queue_count", cfg.queueCount())
 	return nil
@@ -160,6 +219,7 @@ func (m *Manager) Remove() error {
 	if err := Remove(m.conn); err != nil {
 		return err
 	}
+	m.applied = false
 	m.log.Info("nftables rules removed", "table", "inet "+TableName)
 	return nil
 }

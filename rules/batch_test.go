@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -92,6 +94,8 @@ func msgName(t *testing.T, m netlink.Message) string {
 	names := map[uint16]string{
 		unix.NFT_MSG_NEWTABLE: "newtable", unix.NFT_MSG_DELTABLE: "deltable",
 		unix.NFT_MSG_NEWCHAIN: "newchain", unix.NFT_MSG_NEWRULE: "newrule",
+		unix.NFT_MSG_NEWSET: "newset", unix.NFT_MSG_DELRULE: "delrule",
+		unix.NFT_MSG_NEWSETELEM: "newsetelem", unix.NFT_MSG_DELSETELEM: "delsetelem",
 	}
 	typ := msgType(m)
 	if typ == batchMarker {
@@ -115,7 +119,10 @@ func msgName(t *testing.T, m netlink.Message) string {
 		case ad.Type() == 1:
 			tbl = ad.String()
 		case typ == unix.NFT_MSG_NEWCHAIN && ad.Type() == unix.NFTA_CHAIN_NAME,
-			typ == unix.NFT_MSG_NEWRULE && ad.Type() == unix.NFTA_RULE_CHAIN:
+			typ == unix.NFT_MSG_NEWRULE && ad.Type() == unix.NFTA_RULE_CHAIN,
+			typ == unix.NFT_MSG_DELRULE && ad.Type() == unix.NFTA_RULE_CHAIN,
+			typ == unix.NFT_MSG_NEWSET && ad.Type() == unix.NFTA_SET_NAME,
+			(typ == unix.NFT_MSG_NEWSETELEM || typ == unix.NFT_MSG_DELSETELEM) && ad.Type() == unix.NFTA_SET_ELEM_LIST_SET:
 			chain = ad.String()
 		}
 	}
@@ -131,37 +138,68 @@ func names(t *testing.T, msgs []netlink.Message) []string {
 }
 
 func TestApplyBatch(t *testing.T) {
-	rec := &recorder{}
-	conn := rec.conn(t)
 	rs, err := Build(DefaultConfig(), []Policy{{Port: 443, Side: SideBoth}}, QueueCompat)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rs.Apply(conn); err != nil {
-		t.Fatalf("Apply: %v", err)
-	}
-	want := []string{
-		"batch",
-		// delete-if-exists, then the new table: one atomic batch.
-		"newtable inet tcpcrypt", "deltable inet tcpcrypt", "newtable inet tcpcrypt",
+	chains := []string{
 		"newchain inet tcpcrypt output",
+		// two mark rules, two guard rules, two port rules
 		"newrule inet tcpcrypt output", "newrule inet tcpcrypt output", "newrule inet tcpcrypt output",
-		"newrule inet tcpcrypt output",
+		"newrule inet tcpcrypt output", "newrule inet tcpcrypt output", "newrule inet tcpcrypt output",
 		"newchain inet tcpcrypt input",
 		"newrule inet tcpcrypt input", "newrule inet tcpcrypt input", "newrule inet tcpcrypt input",
-		"batch",
+		"newrule inet tcpcrypt input", "newrule inet tcpcrypt input",
 	}
-	if diff := cmp.Diff(want, names(t, rec.reqs)); diff != "" {
-		t.Errorf("batch (-want +got):\n%s", diff)
-	}
-	// The first newtable must not carry NLM_F_EXCL (it must succeed when the
-	// table exists) and the second must carry NLM_F_CREATE.
-	if f := rec.reqs[1].Header.Flags; f&netlink.Excl != 0 {
-		t.Errorf("first newtable flags %v include EXCL", f)
-	}
-	if f := rec.reqs[3].Header.Flags; f&netlink.Create == 0 {
-		t.Errorf("second newtable flags %v lack CREATE", f)
-	}
+	sets := []string{"newset inet tcpcrypt protected4", "newset inet tcpcrypt protected6"}
+
+	t.Run("replace", func(t *testing.T) {
+		rec := &recorder{}
+		if err := rs.Replace(rec.conn(t)); err != nil {
+			t.Fatalf("Replace: %v", err)
+		}
+		// delete-if-exists, then the new table: one atomic batch.
+		want := slices.Concat([]string{"batch",
+			"newtable inet tcpcrypt", "deltable inet tcpcrypt", "newtable inet tcpcrypt"},
+			sets, chains, []string{"batch"})
+		if diff := cmp.Diff(want, names(t, rec.reqs)); diff != "" {
+			t.Errorf("batch (-want +got):\n%s", diff)
+		}
+		// The first newtable must not carry NLM_F_EXCL (it must succeed when the
+		// table exists) and the second must carry NLM_F_CREATE.
+		if f := rec.reqs[1].Header.Flags; f&netlink.Excl != 0 {
+			t.Errorf("first newtable flags %v include EXCL", f)
+		}
+		if f := rec.reqs[3].Header.Flags; f&netlink.Create == 0 {
+			t.Errorf("second newtable flags %v lack CREATE", f)
+		}
+	})
+
+	t.Run("apply in place", func(t *testing.T) {
+		rec := &recorder{}
+		if err := rs.Apply(rec.conn(t)); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		// No deltable and no set flush: the guard sets keep their
+		// elements; each chain is emptied and refilled in the same batch.
+		var want []string
+		want = append(want, "batch", "newtable inet tcpcrypt")
+		want = append(want, sets...)
+		want = append(want, chains[0], "delrule inet tcpcrypt output")
+		want = append(want, chains[1:7]...)
+		want = append(want, chains[7], "delrule inet tcpcrypt input")
+		want = append(want, chains[8:]...)
+		want = append(want, "batch")
+		if diff := cmp.Diff(want, names(t, rec.reqs)); diff != "" {
+			t.Errorf("batch (-want +got):\n%s", diff)
+		}
+		// Adding the existing table and sets must succeed: no NLM_F_EXCL.
+		for _, m := range rec.reqs {
+			if typ := msgType(m); (typ == unix.NFT_MSG_NEWTABLE || typ == unix.NFT_MSG_NEWSET) && m.Header.Flags&netlink.Excl != 0 {
+				t.Errorf("%s carries EXCL", msgName(t, m))
+			}
+		}
+	})
 }
 
 // TestApplyBatchRoundTrip parses the recorded rule messages back with the
@@ -177,7 +215,7 @@ func TestApplyBatchRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := rs.Apply(conn); err != nil {
+			if err := rs.Replace(conn); err != nil {
 				t.Fatal(err)
 			}
 			tbl := table()
@@ -196,6 +234,16 @@ func TestApplyBatchRoundTrip(t *testing.T) {
 					t.Fatalf("chain %s: %d rules in batch, want %d", c.Name, len(got), len(c.Rules))
 				}
 				for i, r := range got {
+					// The batch names each guard set by name and by its
+					// batch-local id; the Ruleset only by name.
+					for _, e := range r.Exprs {
+						if l, ok := e.(*expr.Lookup); ok {
+							if l.SetID == 0 {
+								t.Errorf("chain %s rule %d: set lookup %q without the set's id", c.Name, i, l.SetName)
+							}
+							l.SetID = 0
+						}
+					}
 					if diff := cmp.Diff(c.Rules[i].Exprs, r.Exprs); diff != "" {
 						t.Errorf("chain %s rule %d (-built +sent):\n%s", c.Name, i, diff)
 					}
@@ -307,9 +355,15 @@ func TestManager(t *testing.T) {
 	if n := probes(); n != 0 {
 		t.Errorf("second Apply probed again (%d probe messages)", n)
 	}
-	// batch, newtable, deltable, newtable, newchain output, two mark rules, then the queue rule.
-	if !bytes.Contains(rec.reqs[7].Data, []byte("NFQUEUE\x00")) {
-		t.Error("second Apply's queue rule carries no NFQUEUE target")
+	// The second Apply updates the table in place (the guard sets keep
+	// their elements): batch, newtable, two newsets, newchain output,
+	// delrule (flush), two mark rules, two guard rules, then the queue rule.
+	got := names(t, rec.reqs)
+	if slices.Contains(got, "deltable inet tcpcrypt") {
+		t.Errorf("second Apply deletes the table (and the guard sets with it): %v", got)
+	}
+	if len(rec.reqs) < 11 || !bytes.Contains(rec.reqs[10].Data, []byte("NFQUEUE\x00")) {
+		t.Errorf("second Apply's queue rule carries no NFQUEUE target: %v", got)
 	}
 
 	// Invalid input sends nothing.

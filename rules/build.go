@@ -47,7 +47,9 @@ const (
 // It validates everything (see Config.Validate and Normalize) and is pure.
 //
 // Each chain starts with a rule accepting packets whose mark is cfg.Mark; the
-// output chain also accepts cfg.PeerMark (see Config.PeerMark). Then,
+// output chain also accepts cfg.PeerMark (see Config.PeerMark). Then come the
+// two guard rules (see GuardSet4): packets of protected flows are queued
+// without bypass, before any per-port rule can accept or bypass them. Then,
 // for every policy entry in Normalize order and for each side it covers (local
 // before remote), one rule matches TCP, the port (output: source port for
 // SideLocal, destination port for SideRemote; input the reverse), and, with a
@@ -75,6 +77,7 @@ func Build(cfg Config, policies []Policy, kind QueueKind) (*Ruleset, error) {
 		if d == dirOutput {
 			c.Rules = append(c.Rules, markRule(cfg.PeerMark, "tcpcryptd packets to the peer"))
 		}
+		c.Rules = append(c.Rules, guardRule(cfg, kind, d, false), guardRule(cfg, kind, d, true))
 		for _, p := range norm {
 			for _, s := range []Side{SideLocal, SideRemote} {
 				if p.Side&s != 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -60,6 +61,35 @@ func nfq(num, total, flags uint16) expr.Any {
 	return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info}
 }
 
+// guardExprs is the guard rule expected for one chain and family, written out
+// with literal offsets and registers: output keys on (saddr, daddr, sport,
+// dport), input on (daddr, saddr, dport, sport); 32-bit registers follow the
+// first 16-byte one.
+func guardExprs(output, v6 bool, q expr.Any) []expr.Any {
+	proto, set := byte(unix.NFPROTO_IPV4), "protected4"
+	a1, a2, r2, p1, p2, alen := uint32(12), uint32(16), uint32(9), uint32(10), uint32(11), uint32(4)
+	if v6 {
+		proto, set = unix.NFPROTO_IPV6, "protected6"
+		a1, a2, r2, p1, p2, alen = 8, 24, 12, 16, 17, 16
+	}
+	lp, rp := uint32(0), uint32(2)
+	if !output {
+		a1, a2, lp, rp = a2, a1, 2, 0
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: a1, Len: alen},
+		&expr.Payload{DestRegister: r2, Base: expr.PayloadBaseNetworkHeader, Offset: a2, Len: alen},
+		&expr.Payload{DestRegister: p1, Base: expr.PayloadBaseTransportHeader, Offset: lp, Len: 2},
+		&expr.Payload{DestRegister: p2, Base: expr.PayloadBaseTransportHeader, Offset: rp, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: set},
+		q,
+	}
+}
+
 func TestBuild(t *testing.T) {
 	v6daddr := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
@@ -86,8 +116,9 @@ func TestBuild(t *testing.T) {
 		edit     func(*Config)
 		policies []Policy
 		kind     QueueKind
-		output   [][]expr.Any // rules after the mark rule
+		output   [][]expr.Any // rules after the mark and guard rules
 		input    [][]expr.Any
+		guardQ   expr.Any // the guard rules' queue verdict (never bypass)
 	}{
 		{
 			name:     "local opportunistic",
@@ -95,6 +126,7 @@ func TestBuild(t *testing.T) {
 			kind:     QueueCompat,
 			output:   [][]expr.Any{cat(tcpExprs, port(0, 443), nfq(7463, 1, 1))},
 			input:    [][]expr.Any{cat(tcpExprs, port(2, 443), nfq(7463, 1, 1))},
+			guardQ:   nfq(7463, 1, 0),
 		},
 		{
 			name:     "remote required v6 prefix",
@@ -102,6 +134,7 @@ func TestBuild(t *testing.T) {
 			kind:     QueueCompat,
 			output:   [][]expr.Any{cat(v6daddr, tcpExprs, port(2, 25), nfq(7463, 1, 0))},
 			input:    [][]expr.Any{cat(v6saddr, tcpExprs, port(0, 25), nfq(7463, 1, 0))},
+			guardQ:   nfq(7463, 1, 0),
 		},
 		{
 			name: "both sides, exclude first, host prefix, /0",
@@ -122,6 +155,7 @@ func TestBuild(t *testing.T) {
 				cat(v4any, tcpExprs, port(2, 80), nfq(7463, 1, 1)),
 				cat(v4any, tcpExprs, port(0, 80), nfq(7463, 1, 1)),
 			},
+			guardQ: nfq(7463, 1, 0),
 		},
 		{
 			name: "native queue range fanout, bypass policy inverted",
@@ -138,6 +172,8 @@ func TestBuild(t *testing.T) {
 				cat(tcpExprs, port(2, 1), &expr.Queue{Num: 8, Total: 4, Flag: 3}),
 				cat(tcpExprs, port(2, 2), &expr.Queue{Num: 8, Total: 4, Flag: 2}),
 			},
+			// fanout (2) without bypass (1), whatever the bypass policy
+			guardQ: &expr.Queue{Num: 8, Total: 4, Flag: 2},
 		},
 	}
 	for _, tt := range tests {
@@ -170,9 +206,12 @@ func TestBuild(t *testing.T) {
 				}
 				// Both chains skip the local mark; only output skips the
 				// peer mark, so a loopback peer's input chain still queues.
-				want := append([][]expr.Any{markExprs}, c.want...)
-				if c.ch.Name == "output" {
-					want = append([][]expr.Any{markExprs, peerMarkExprs}, c.want...)
+				// Then the guard rules, before every per-port rule.
+				o := c.ch.Name == "output"
+				guards := [][]expr.Any{guardExprs(o, false, tt.guardQ), guardExprs(o, true, tt.guardQ)}
+				want := slices.Concat([][]expr.Any{markExprs}, guards, c.want)
+				if o {
+					want = slices.Concat([][]expr.Any{markExprs, peerMarkExprs}, guards, c.want)
 				}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("chain %s (-want +got):\n%s", c.ch.Name, diff)
@@ -200,6 +239,8 @@ func TestBuildComments(t *testing.T) {
 	want := []string{
 		"tcpcryptd packets to the local stack",
 		"tcpcryptd packets to the peer",
+		"flows tcpcryptd encrypted (protected4): queue 100-103 no-bypass",
+		"flows tcpcryptd encrypted (protected6): queue 100-103 no-bypass",
 		"local 22 exclude: accept",
 		"remote 25 2001:db8::/32 required: queue 100-103 no-bypass",
 		"local 443 opportunistic: queue 100-103 bypass",

@@ -260,10 +260,14 @@ func Run(ctx context.Context, opts Options) error {
 		log.Warn("no rules: no port is covered; add some with --rule or tcpcryptctl rules add")
 	}
 
-	conn, err := nftables.New()
+	// One lasting netlink socket: the guard adds and removes a set element
+	// per encrypted connection, and a socket per change would cost more
+	// than the change.
+	conn, err := nftables.New(nftables.AsLasting())
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
+	defer func() { _ = conn.CloseLasting() }()
 	mgr := rules.NewManager(conn, log)
 	stale, err := staleTable(conn)
 	if err != nil {
@@ -271,14 +275,19 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if stale {
 		log.Warn("found table inet " + rules.TableName + " of a previous instance that did not exit cleanly")
-		// Kill its connections while its table still holds them (queued to
-		// nobody: dropped, or passed in plaintext with bypass), then remove it.
-		_ = restartSafety(log, m)
+		// Kill its connections while its table still holds them (the
+		// encrypted ones, listed in its guard sets, are queued to nobody and
+		// dropped), then remove it.
+		_ = restartSafety(log, conn, m)
 		if err := mgr.Remove(); err != nil {
 			return err
 		}
 	}
 
+	g := newGuard(mgr, log)
+	gctx, gcancel := context.WithCancel(context.Background())
+	go g.run(gctx)
+	defer func() { gcancel(); <-g.done }()
 	disp, err := nfq.Open(nfq.Config{
 		QueueNum:   cfg.QueueNum,
 		QueueCount: cfg.QueueCount,
@@ -286,6 +295,7 @@ func Run(ctx context.Context, opts Options) error {
 		Mark:       d.rcfg.Mark,
 		PeerMark:   d.rcfg.PeerMark,
 		Logger:     log,
+		Guard:      g,
 		NewEngine: func(int) (nfq.Engine, error) {
 			return engine.New(d.engineConfig(cfg, cache))
 		},

@@ -125,16 +125,31 @@ func destroySock(c *netlink.Conn, s *diagSock) error {
 }
 
 // restartSafety runs at start when a stale table was found, before the queue
-// rules go live again; see destroyCovered.
-func restartSafety(log *slog.Logger, m *Matcher) error {
-	res, err := destroyCovered(m)
+// rules go live again. It destroys the connections in the stale table's
+// guard sets (those the previous instance encrypted, whatever the rules said
+// by the end) and every other connection the current rules cover (a table of
+// a version without guard sets, or flows it had not protected yet); see
+// destroyCovered.
+func restartSafety(log *slog.Logger, conn *nftables.Conn, m *Matcher) error {
+	type tuple struct{ local, remote netip.AddrPort }
+	protected := map[tuple]bool{}
+	flows, gerr := rules.ProtectedFlows(conn)
+	if gerr != nil {
+		log.Error("restart safety: could not read the previous instance's guard sets; destroying every covered connection instead", "err", gerr)
+	}
+	for _, f := range flows {
+		protected[tuple{f.Local, f.Remote}] = true
+	}
+	res, err := destroyMatching(func(local, remote netip.AddrPort) bool {
+		return protected[tuple{unmapAP(local), unmapAP(remote)}] || m.Covered(local, remote)
+	})
 	if err != nil {
 		log.Error("restart safety: could not destroy every connection the previous instance may have encrypted; "+
-			"their next bytes may go out in plaintext", "found", res.Found, "destroyed", res.Destroyed,
-			"gone", res.Gone, "failed", res.Failed, "err", err)
+			"their next bytes may go out in plaintext", "protected", len(flows), "found", res.Found,
+			"destroyed", res.Destroyed, "gone", res.Gone, "failed", res.Failed, "err", err)
 		return err
 	}
-	log.Info("restart safety: previous instance left its table; destroyed its covered connections",
-		"found", res.Found, "destroyed", res.Destroyed, "gone", res.Gone)
+	log.Warn("restart safety: the previous instance left its table; destroyed the connections it encrypted and the covered ones",
+		"protected", len(flows), "found", res.Found, "destroyed", res.Destroyed, "gone", res.Gone)
 	return nil
 }

@@ -369,6 +369,9 @@ type notEngine struct{}
 func (notEngine) Process([]byte, engine.Dir) engine.Result { return engine.Result{} }
 func (notEngine) Tick(time.Time) engine.Result             { return engine.Result{} }
 func (notEngine) NextDeadline() time.Time                  { return time.Time{} }
+func (notEngine) AbortFlow(engine.Flow, engine.AbortReason) (engine.Result, bool) {
+	return engine.Result{}, false
+}
 
 func TestFromDispatcher(t *testing.T) {
 	var engines []nfq.Engine

@@ -70,6 +70,7 @@ func AddCounters(dst, src *engine.Counters) {
 	dst.FlowsClosed += src.FlowsClosed
 	dst.FlowsEvicted += src.FlowsEvicted
 	dst.FlowsExpired += src.FlowsExpired
+	dst.FlowsProtected += src.FlowsProtected
 	dst.FramesOut += src.FramesOut
 	dst.FramesIn += src.FramesIn
 	dst.BytesOut += src.BytesOut

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/packet"
+)
+
+// protectLog runs one step and records the Protect and Unprotect lists of
+// its Result by step name.
+type protectLog struct {
+	t         *testing.T
+	protect   map[string][]Flow
+	unprotect map[string][]Flow
+}
+
+func (l *protectLog) step(name string, r Result) Result {
+	l.t.Helper()
+	checkAll(l.t, r)
+	if len(r.Protect) > 0 {
+		l.protect[name] = append(l.protect[name], r.Protect...)
+	}
+	if len(r.Unprotect) > 0 {
+		l.unprotect[name] = append(l.unprotect[name], r.Unprotect...)
+	}
+	return r
+}
+
+func newProtectLog(t *testing.T) *protectLog {
+	return &protectLog{t: t, protect: map[string][]Flow{}, unprotect: map[string][]Flow{}}
+}
+
+func onlyAt(t *testing.T, what string, got map[string][]Flow, step string, f Flow) {
+	t.Helper()
+	for name, fl := range got {
+		if name != step {
+			t.Errorf("%s at %q: %v (want only at %q)", what, name, fl, step)
+		}
+	}
+	if fl := got[step]; len(fl) != 1 || fl[0] != f {
+		t.Errorf("%s at %q: %v, want [%v]", what, step, fl, f)
+	}
+}
+
+// TestProtectPoints: each side asks for its flow to be protected in the
+// Result of the segment that commits it to tcpcrypt (A: the SYN-ACK that
+// settles ENO, before Init1 leaves; B: the Init1 it consumes), exactly
+// once, and releases it only when the flow is forgotten after its linger,
+// not when it is reset.
+func TestProtectPoints(t *testing.T) {
+	s := newScript(t, Config{}, Config{})
+	la, lb := newProtectLog(t), newProtectLog(t)
+	fa := Flow{Local: s.cli, Remote: s.srv}
+	fb := Flow{Local: s.srv, Remote: s.cli}
+
+	r := la.step("A SYN", s.outA(s.cliSeg(cISN, 0, packet.FlagSYN, synOpts, nil)))
+	r = lb.step("B SYN", s.inB(r.Packet))
+	r = lb.step("B SYN-ACK", s.outB(s.srvSeg(sISN, cISN.Add(1), packet.FlagSYN|packet.FlagACK, synOpts, nil)))
+	r = la.step("A SYN-ACK", s.inA(r.Packet))
+	if len(la.protect["A SYN-ACK"]) != 1 {
+		t.Fatalf("A did not ask for protection when ENO was settled: %v", la.protect)
+	}
+	r = la.step("A Init1", s.outA(s.cliSeg(cISN.Add(1), sISN.Add(1), packet.FlagACK, ackOpts, nil)))
+	r = lb.step("B Init1", s.inB(r.Packet))
+	r = la.step("A Init2", s.inA(r.ToPeer[0]))
+	lb.step("B ACK", s.inB(r.ToPeer[0]))
+	onlyAt(t, "protect", la.protect, "A SYN-ACK", fa)
+	onlyAt(t, "protect", lb.protect, "B Init1", fb)
+	if c := s.a.Counters(); c.FlowsProtected != 1 {
+		t.Errorf("A flows_protected %d, want 1", c.FlowsProtected)
+	}
+
+	// A reset keeps the protection while the dead flow lingers: its
+	// stragglers must still come to the engine (and be dropped).
+	p0, ack := cISN.Add(1), sISN.Add(1)
+	r = la.step("A RST", s.outA(s.cliSeg(p0, ack, packet.FlagRST|packet.FlagACK, nil, nil)))
+	lb.step("B RST", s.inB(r.Packet))
+	if len(la.unprotect)+len(lb.unprotect) != 0 {
+		t.Fatalf("unprotected on reset: %v %v", la.unprotect, lb.unprotect)
+	}
+	s.now = s.now.Add(defaultClose + time.Second)
+	la.step("A linger over", s.a.Tick(s.now))
+	lb.step("B linger over", s.b.Tick(s.now))
+	onlyAt(t, "unprotect", la.unprotect, "A linger over", fa)
+	onlyAt(t, "unprotect", lb.unprotect, "B linger over", fb)
+	if s.a.NumFlows()+s.b.NumFlows() != 0 {
+		t.Errorf("flows left: %d %d", s.a.NumFlows(), s.b.NumFlows())
+	}
+}
+
+// TestFallbackNotProtected: a flow that falls back to plain TCP is never
+// protected (fail-open and rule changes keep applying to it).
+func TestFallbackNotProtected(t *testing.T) {
+	s := newScript(t, Config{}, Config{})
+	l := newProtectLog(t)
+	l.step("A SYN", s.outA(s.cliSeg(cISN, 0, packet.FlagSYN, synOpts, nil)))
+	l.step("A SYN-ACK", s.inA(s.srvSeg(sISN, cISN.Add(1), packet.FlagSYN|packet.FlagACK, synOpts, nil)))
+	l.step("A ACK", s.outA(s.cliSeg(cISN.Add(1), sISN.Add(1), packet.FlagACK, ackOpts, nil)))
+	if len(l.protect)+len(l.unprotect) != 0 {
+		t.Errorf("fallen-back flow: protect %v unprotect %v", l.protect, l.unprotect)
+	}
+	if s.a.Counters().FlowsProtected != 0 {
+		t.Errorf("flows_protected %d", s.a.Counters().FlowsProtected)
+	}
+}
+
+// TestEvictProtectedAborts: only lingering and half-open flows are eviction
+// victims, and the half-open ones include a client flow whose ENO was
+// settled (protected, Init1 not yet sent). Evicting it aborts it (RST both
+// ways) instead of forgetting it alive, which would let the application's
+// first bytes pass in plaintext.
+func TestEvictProtectedAborts(t *testing.T) {
+	s := newScript(t, Config{MaxFlows: 1}, Config{})
+	l := newProtectLog(t)
+	r := l.step("A SYN", s.outA(s.cliSeg(cISN, 0, packet.FlagSYN, synOpts, nil)))
+	s.inB(r.Packet)
+	r = s.outB(s.srvSeg(sISN, cISN.Add(1), packet.FlagSYN|packet.FlagACK, synOpts, nil))
+	l.step("A SYN-ACK", s.inA(r.Packet))
+	first := Flow{Local: s.cli, Remote: s.srv}
+	if fl := l.protect["A SYN-ACK"]; len(fl) != 1 || fl[0] != first {
+		t.Fatalf("protect %v, want [%v]", l.protect, first)
+	}
+	// A second connection from the client needs the only slot.
+	s.cli = netip.AddrPortFrom(s.cli.Addr(), 40001)
+	r = l.step("SYN 2", s.outA(s.cliSeg(cISN.Add(7777), 0, packet.FlagSYN, synOpts, nil)))
+	c := s.a.Counters()
+	if c.FlowsEvicted != 1 {
+		t.Fatalf("evicted %d, want 1", c.FlowsEvicted)
+	}
+	if c.Aborts[AbortEvicted] != 1 {
+		t.Fatalf("abort_evicted %d, want 1: the protected flow was forgotten alive", c.Aborts[AbortEvicted])
+	}
+	var rstLocal, rstPeer bool
+	for _, p := range r.ToLocal {
+		rstLocal = rstLocal || view(t, p).TCP.Flags()&packet.FlagRST != 0
+	}
+	for _, p := range r.ToPeer {
+		rstPeer = rstPeer || view(t, p).TCP.Flags()&packet.FlagRST != 0
+	}
+	if !rstLocal || !rstPeer {
+		t.Errorf("eviction abort: RST to stack %v, to peer %v", rstLocal, rstPeer)
+	}
+	if fl := l.unprotect["SYN 2"]; len(fl) != 1 || fl[0] != first {
+		t.Errorf("unprotect %v, want [%v]", l.unprotect, first)
+	}
+}
