@@ -32,7 +32,7 @@ func staleTable(conn *nftables.Conn) (bool, error) {
 	return false, nil
 }
 
-// restartResult counts what destroyCovered did.
+// restartResult counts what destroyMatching did.
 type restartResult struct {
 	Found, Destroyed, Failed int
 	// Gone counts sockets that closed before their turn (e.g. the other
@@ -40,26 +40,21 @@ type restartResult struct {
 	Gone int
 }
 
-// destroyCovered destroys every TCP socket of this network namespace that is
-// in a connected state and whose endpoints m covers (SOCK_DESTROY through
-// NETLINK_INET_DIAG). The local application sees ECONNABORTED and, since
-// the kernel sends a RST, the peer sees a reset.
+// destroyMatching destroys every TCP socket of this network namespace that
+// is in a connected state and whose endpoints match (SOCK_DESTROY through
+// NETLINK_INET_DIAG). The local application sees ECONNABORTED and, since the
+// kernel sends a RST, the peer sees a reset.
 //
-// Why: after an instance of the daemon died, the connections it encrypted
-// are still open, and the new instance has no keys for them: it would pass
-// their segments untouched (DESIGN.md invariant 8), so the applications'
-// next bytes would leave in plaintext and the peer would reject them as
-// corrupt frames. Killing them is the only safe outcome; applications
-// reconnect, and the new connection is encrypted again.
+// Why, at a restart: after an instance of the daemon died, the connections
+// it encrypted are still open, and the new instance has no keys for them: it
+// would pass their segments untouched (DESIGN.md invariant 8), so the
+// applications' next bytes would leave in plaintext and the peer would
+// reject them as corrupt frames. Killing them is the only safe outcome;
+// applications reconnect, and the new connection is encrypted again.
 //
 // Without kernel support (ErrNoDestroy) there is no fallback: a RST toward
 // the local socket needs its current sequence numbers, which only the dead
 // instance knew.
-func destroyCovered(m *Matcher) (restartResult, error) {
-	return destroyMatching(m.Covered)
-}
-
-// destroyMatching destroys every connected TCP socket whose endpoints match.
 func destroyMatching(match func(local, remote netip.AddrPort) bool) (restartResult, error) {
 	var res restartResult
 	c, err := netlink.Dial(unix.NETLINK_INET_DIAG, nil)
@@ -129,7 +124,7 @@ func destroySock(c *netlink.Conn, s *diagSock) error {
 // guard sets (those the previous instance encrypted, whatever the rules said
 // by the end) and every other connection the current rules cover (a table of
 // a version without guard sets, or flows it had not protected yet); see
-// destroyCovered.
+// destroyMatching.
 func restartSafety(log *slog.Logger, conn *nftables.Conn, m *Matcher) error {
 	type tuple struct{ local, remote netip.AddrPort }
 	protected := map[tuple]bool{}
