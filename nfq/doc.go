@@ -26,13 +26,29 @@
 // whenever the engine's NextDeadline passes. It applies a Result in this
 // order:
 //
+//  0. the flows in Protect are handed to Config.Guard, synchronously: the
+//     rest of the Result may hold the flow's first encrypted bytes, and from
+//     then on its packets must never bypass the daemon. If the guard fails,
+//     nothing of the Result leaves (no injection; the segment and every
+//     release dropped) and those flows are aborted through AbortFlow;
 //  1. ToPeer, then ToLocal packets are injected (Injector), so that a
 //     daemon-made packet such as Init2 precedes the data it enables;
 //  2. a Hold verdict stores the segment's queue and packet id under its
 //     token;
 //  3. Released entries get their late verdicts, in the engine's order;
 //  4. the segment's own verdict is written: Accept as NF_ACCEPT, Drop as
-//     NF_DROP, Replace as NF_ACCEPT with the new packet bytes.
+//     NF_DROP, Replace as NF_ACCEPT with the new packet bytes;
+//  5. the flows in Unprotect are handed to Config.Guard to be released.
+//
+// # Engine panics
+//
+// A panic in Process is recovered: the segment is dropped, the flow it
+// belongs to is aborted (AbortFlow with engine.AbortInternal: RSTs both
+// ways) so that it cannot go on with half-updated state, and Stats.Panics
+// counts it; the error log (with the stack) is rate-limited to one message a
+// second. A panic in Tick is recovered and counted. A panic in the abort
+// itself is not recovered: the process dies, and the guard keeps encrypted
+// flows from leaking until the next instance destroys them.
 //
 // # Packets nfq does not hand to an engine
 //
@@ -57,8 +73,8 @@
 // # Errors and logging
 //
 // Nothing is logged per packet. Every anomaly has a counter (Stats). The
-// injected *slog.Logger sees lifecycle events only (start, stop, fatal
-// queue errors).
+// injected *slog.Logger sees lifecycle events (start, stop, fatal queue
+// errors) and, at most once a second, engine panics and guard failures.
 //
 // go-nfqueue's reader goroutine stops at the first receive error its error
 // function does not wave through; ours keeps reading after ENOBUFS (the
