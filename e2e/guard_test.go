@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -139,4 +142,41 @@ func TestE2ERuleChangeKeepsEncrypted(t *testing.T) {
 			tt.undo()
 		})
 	}
+}
+
+// TestE2EReloadKeepsEncrypted removes the port's rule from the client's
+// configuration file and reloads it (SIGHUP) during an encrypted transfer:
+// the transfer ends intact and without plaintext; a new connection is plain.
+func TestE2EReloadKeepsEncrypted(t *testing.T) {
+	a, b := pair(t)
+	conf := filepath.Join(t.TempDir(), "tcpcryptd.conf")
+	if err := os.WriteFile(conf, []byte("rule = 5001:both\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.startDaemon(t, "--config", conf)
+	b.startDaemon(t, "--rule", "5001:both")
+	srv := b.serve(t, ap(b.v4, port))
+	addr := ap(b.v4, port)
+	tp := a.tap(t, "eth0", port)
+	cli := a.send(t, addr, false, "-up", "12M", "-down", "0", "-rate", "4M", "-timeout", "60s")
+	waitSession(t, a, port, 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if err := os.WriteFile(conf, []byte("# no rules\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.daemon.signal(syscall.SIGHUP)
+	if !a.daemon.waitFor(10*time.Second, func(_, stderr string) bool { return strings.Contains(stderr, "reload: rules applied") }) {
+		t.Fatalf("no reload logged:\n%s", tail(a.daemon.errb.String(), 10))
+	}
+	code := cli.wait(t, 60*time.Second)
+	st := stopTap(t, tp)
+	if st.MarkerHits != 0 {
+		t.Errorf("PLAINTEXT AFTER THE RELOAD: %d captured segments contain stream plaintext", st.MarkerHits)
+	}
+	if conns := cli.events(t, "conn"); code != 0 || len(conns) != 1 || conns[0].Err != "" || conns[0].Sent != 12<<20 {
+		t.Fatalf("the transfer did not survive the reload (exit %d): %s", code, tail(cli.out.String(), 3))
+	}
+	r := runHeld(t, a, b, srv, addr, "256K")
+	checkIntact(t, r, 256<<10)
+	checkPlain(t, r)
 }
