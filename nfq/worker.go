@@ -48,6 +48,10 @@ type worker struct {
 	exited chan struct{}
 	held   map[engine.Token]heldRef
 	c      counters
+	// batches holds the verdicts ready per queue (the fast path), nil
+	// for queues without a raw socket (test fakes): those get each
+	// verdict through the Queue interface.
+	batches []*batch
 }
 
 func newWorker(d *Dispatcher, idx int, eng Engine) *worker {
@@ -59,6 +63,28 @@ func newWorker(d *Dispatcher, idx int, eng Engine) *worker {
 		ctl:    make(chan func()),
 		exited: make(chan struct{}),
 		held:   make(map[engine.Token]heldRef),
+		batches: func() []*batch {
+			bs := make([]*batch, len(d.queues))
+			for i, q := range d.queues {
+				if rc, ok := queueRawConn(q); ok {
+					bs[i] = newBatch(rc, d.cfg.QueueNum+uint16(i))
+				}
+			}
+			return bs
+		}(),
+	}
+}
+
+// flush sends every batched verdict.
+func (w *worker) flush() {
+	for _, b := range w.batches {
+		if b == nil || b.n == 0 {
+			continue
+		}
+		n := b.n
+		if err := b.send(); err != nil {
+			w.c.c[cVerdictErrors].Add(uint64(n))
+		}
 	}
 }
 
@@ -86,13 +112,21 @@ func (w *worker) run(stop <-chan struct{}) {
 		case it := <-w.in:
 			w.process(&it)
 			putBuf(it.buf)
+			// Verdicts wait only while more segments are already
+			// queued for this worker: batching never adds idle latency.
+			if len(w.in) == 0 {
+				w.flush()
+			}
 		case <-timer.C:
 			fired, armed = armed, time.Time{}
 			w.c.inc(cTicks)
 			w.tick()
+			w.flush()
 		case fn := <-w.ctl:
+			w.flush()
 			fn()
 		case <-stop:
+			w.flush()
 			w.shutdown()
 			return
 		}
@@ -205,6 +239,11 @@ func (w *worker) failClosed(res engine.Result, cur *item) {
 
 // carryOut injects, holds, releases and writes the verdict of res.
 func (w *worker) carryOut(res engine.Result, cur *item) {
+	if len(res.ToPeer)+len(res.ToLocal) > 0 {
+		// Batched verdicts of earlier segments go first, so the wire
+		// sees the engine's order.
+		w.flush()
+	}
 	for _, p := range res.ToPeer {
 		if err := w.d.inj.ToPeer(p); err != nil {
 			w.c.inc(cInjectErrors)
@@ -253,31 +292,49 @@ func (w *worker) carryOut(res engine.Result, cur *item) {
 // not a valid verdict becomes a drop: never pass a segment the engine did
 // not explicitly let through.
 func (w *worker) write(ref heldRef, v engine.Verdict, pkt []byte) {
-	q := w.d.queues[ref.q]
-	var err error
+	verdict, payload := nfqueue.NfDrop, []byte(nil)
 	switch {
 	case v == engine.Accept:
-		err = q.SetVerdict(ref.id, nfqueue.NfAccept)
+		verdict = nfqueue.NfAccept
 		w.c.inc(cAccepted)
 	case v == engine.Replace && pkt != nil && len(pkt) <= engine.MaxPacket:
-		err = q.SetVerdictModPacket(ref.id, nfqueue.NfAccept, pkt)
+		verdict, payload = nfqueue.NfAccept, pkt
 		w.c.inc(cReplaced)
 	case v == engine.Replace && pkt != nil:
 		// Too long for a verdict: sent anyway it would vanish silently.
 		w.c.inc(cOversized)
-		err = q.SetVerdict(ref.id, nfqueue.NfDrop)
 		w.c.inc(cDropped)
 	default:
 		if v != engine.Drop {
 			w.c.inc(cEngineBugs)
 		}
-		err = q.SetVerdict(ref.id, nfqueue.NfDrop)
 		w.c.inc(cDropped)
+	}
+	w.c.lat.observe(stamp() - ref.at)
+	if b := w.batches[ref.q]; b != nil {
+		plen := -1
+		if payload != nil {
+			plen = len(payload)
+		}
+		if b.full(plen) {
+			n := b.n
+			if err := b.send(); err != nil {
+				w.c.c[cVerdictErrors].Add(uint64(n))
+			}
+		}
+		b.add(ref.id, verdict, payload)
+		return
+	}
+	q := w.d.queues[ref.q]
+	var err error
+	if payload != nil {
+		err = q.SetVerdictModPacket(ref.id, verdict, payload)
+	} else {
+		err = q.SetVerdict(ref.id, verdict)
 	}
 	if err != nil {
 		w.c.inc(cVerdictErrors)
 	}
-	w.c.lat.observe(stamp() - ref.at)
 }
 
 // shutdown drops every segment still waiting for this worker and every

@@ -1,0 +1,149 @@
+package nfq
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/florianl/go-nfqueue/v2"
+	"github.com/mdlayher/netlink"
+)
+
+// parseBatch splits the bytes a batch would send into netlink messages and
+// decodes each verdict: what the kernel's nfnetlink does with the datagram.
+func parseBatch(t testing.TB, wire []byte) (ids []uint32, verdicts []int, payloads [][]byte) {
+	t.Helper()
+	for len(wire) > 0 {
+		if len(wire) < nlmsgHdrLen {
+			t.Fatalf("%d trailing bytes", len(wire))
+		}
+		n := int(binary.NativeEndian.Uint32(wire))
+		if n < nlmsgHdrLen || n > len(wire) {
+			t.Fatalf("nlmsg_len %d of %d bytes", n, len(wire))
+		}
+		al := (n + 3) &^ 3
+		if al > len(wire) {
+			t.Fatalf("message of %d bytes not padded: %d left", n, len(wire))
+		}
+		var m netlink.Message
+		if err := m.UnmarshalBinary(wire[:al]); err != nil {
+			t.Fatalf("message: %v", err)
+		}
+		if m.Header.Type != netlink.HeaderType(nfnlSubsysQueue<<8|nfqnlMsgVerdict) || m.Header.Flags != netlink.Request {
+			t.Fatalf("header %+v", m.Header)
+		}
+		if len(m.Data) < nfgenLen || m.Data[0] != 0 || m.Data[1] != 0 || binary.BigEndian.Uint16(m.Data[2:]) != 7463 {
+			t.Fatalf("nfgenmsg %x", m.Data[:min(4, len(m.Data))])
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[nfgenLen:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var payload []byte
+		var id uint32
+		verdict := -1
+		for ad.Next() {
+			switch ad.Type() {
+			case nfqaVerdictHdr:
+				b := ad.Bytes()
+				verdict, id = int(binary.BigEndian.Uint32(b)), binary.BigEndian.Uint32(b[4:])
+			case nfqaPayload:
+				payload = ad.Bytes()
+			default:
+				t.Fatalf("attribute %d", ad.Type())
+			}
+		}
+		if err := ad.Err(); err != nil {
+			t.Fatal(err)
+		}
+		ids, verdicts, payloads = append(ids, id), append(verdicts, verdict), append(payloads, payload)
+		wire = wire[al:]
+	}
+	return ids, verdicts, payloads
+}
+
+// TestBatchWire: a batch of verdicts with and without payloads of every
+// length modulo 4 decodes, message by message, to exactly what was added.
+func TestBatchWire(t *testing.T) {
+	b := newBatch(nil, 7463)
+	var want [][]byte
+	for i := range 9 {
+		var pkt []byte
+		if i%3 != 0 {
+			pkt = bytes.Repeat([]byte{byte(i)}, 20+i)
+		}
+		want = append(want, pkt)
+		b.add(uint32(100+i), []int{nfqueue.NfAccept, nfqueue.NfDrop}[i%2], pkt)
+	}
+	ids, verdicts, payloads := parseBatch(t, bytes.Join(b.iov, nil))
+	if len(ids) != 9 || b.n != 9 {
+		t.Fatalf("%d messages decoded, batch says %d", len(ids), b.n)
+	}
+	for i := range ids {
+		if ids[i] != uint32(100+i) || verdicts[i] != []int{nfqueue.NfAccept, nfqueue.NfDrop}[i%2] || !bytes.Equal(payloads[i], want[i]) {
+			t.Errorf("message %d: id %d verdict %d payload %x", i, ids[i], verdicts[i], payloads[i])
+		}
+	}
+	if got := len(bytes.Join(b.iov, nil)); got != b.bytes {
+		t.Errorf("batch counts %d bytes, holds %d", b.bytes, got)
+	}
+	b.reset()
+	if b.n != 0 || len(b.iov) != 0 || b.bytes != 0 {
+		t.Errorf("reset left %d verdicts", b.n)
+	}
+}
+
+// TestBatchBounds: full() keeps a batch under the socket's limits.
+func TestBatchBounds(t *testing.T) {
+	b := newBatch(nil, 7463)
+	big := make([]byte, engineMaxPacketForTest)
+	for !b.full(len(big)) {
+		b.add(1, nfqueue.NfAccept, big)
+	}
+	if b.bytes > maxBatchBytes || b.n > maxBatchVerdicts || len(b.iov) > 1024 {
+		t.Errorf("batch of %d verdicts, %d bytes, %d iovecs", b.n, b.bytes, len(b.iov))
+	}
+	b.reset()
+	for !b.full(-1) {
+		b.add(1, nfqueue.NfDrop, nil)
+	}
+	if b.n != maxBatchVerdicts {
+		t.Errorf("%d payload-less verdicts in a full batch, want %d", b.n, maxBatchVerdicts)
+	}
+}
+
+const engineMaxPacketForTest = 65531
+
+// FuzzBatchWire: any sequence of verdicts (ids, verdicts, payload lengths
+// from the input) round-trips through the wire format.
+func FuzzBatchWire(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7})
+	f.Add([]byte{255, 255, 255, 255, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		b := newBatch(nil, 7463)
+		type v struct {
+			id      uint32
+			verdict int
+			pkt     []byte
+		}
+		var want []v
+		for len(in) >= 4 && !b.full(int(in[3])*7) {
+			x := v{id: binary.BigEndian.Uint32([]byte{in[0], in[1], in[2], 0}), verdict: int(in[3] & 1)}
+			if in[3]&2 != 0 {
+				x.pkt = bytes.Repeat([]byte{in[0]}, int(in[3])*7)
+			}
+			b.add(x.id, x.verdict, x.pkt)
+			want = append(want, x)
+			in = in[4:]
+		}
+		ids, verdicts, payloads := parseBatch(t, bytes.Join(b.iov, nil))
+		if len(ids) != len(want) {
+			t.Fatalf("%d decoded, %d added", len(ids), len(want))
+		}
+		for i, w := range want {
+			if ids[i] != w.id || verdicts[i] != w.verdict || !bytes.Equal(payloads[i], w.pkt) {
+				t.Fatalf("message %d differs", i)
+			}
+		}
+	})
+}
