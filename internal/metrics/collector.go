@@ -112,6 +112,13 @@ var (
 		"Queue-reader problems, by kind: verdict (refused by the kernel), recv (other receive "+
 			"errors), parse (TCP without a readable flow key), truncated, no_packet_id, "+
 			"engine_bug (results that break the engine contract, resolved by a drop).", "kind")
+	descProtected = desc("protected_flows_total",
+		"Flows handed to the guard (kept queued without bypass until they end, DESIGN.md invariant 11).")
+	descGuardErrors = desc("guard_errors_total",
+		"Guard failures, by kind: protect (the flow could not be protected and was aborted), "+
+			"unprotect (an ended flow stayed in the guard set).", "kind")
+	descPanics = desc("engine_panics_total",
+		"Engine calls that panicked; each was recovered, its segment dropped and its flow aborted.")
 	descVerdictLatency = desc("verdict_latency_seconds",
 		"Time from reading a segment from the queue to writing its verdict, for segments "+
 			"handed to the engines; a held segment is measured to its late verdict.")
@@ -128,6 +135,7 @@ var allDescs = []*prometheus.Desc{
 	descConnections, descHandshakes, descVerifyFail, descDrops, descFlows, descSegments,
 	descFlowsTracked, descFlowsEnded, descFrames, descBytes, descRekeys, descRetransmits, descRedelivered,
 	descNFQPackets, descVerdicts, descHeldTotal, descHeld, descInjected, descInjectErrors,
+	descProtected, descGuardErrors, descPanics,
 	descENOBUFS, descNFQErrors, descVerdictLatency, descKernelDropped, descKernelUserDropped,
 }
 
@@ -220,6 +228,10 @@ func collectNFQ(ch chan<- prometheus.Metric, s nfq.Stats, ec *engine.Counters, w
 	counter(ch, descNFQErrors, s.Truncated, "truncated")
 	counter(ch, descNFQErrors, s.NoPacketID, "no_packet_id")
 	counter(ch, descNFQErrors, s.EngineBugs, "engine_bug")
+	counter(ch, descProtected, s.Protected)
+	counter(ch, descGuardErrors, s.GuardErrors, "protect")
+	counter(ch, descGuardErrors, s.UnprotectErrors, "unprotect")
+	counter(ch, descPanics, s.Panics)
 	histogram(ch, descVerdictLatency, &s.VerdictLatency)
 }
 
