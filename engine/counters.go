@@ -187,7 +187,7 @@ type Counters struct {
 	FlowsResumed   uint64 // of those, resumed sessions
 	FlowsClosed    uint64 // flows that ended with both FINs acknowledged or a RST
 	FlowsEvicted   uint64 // flows evicted from a full table
-	FlowsExpired   uint64 // flows forgotten by a timeout
+	FlowsExpired   uint64 // flows ended by a timeout (idle, half-open), not by their linger
 	FlowsProtected uint64 // flows handed to the caller's guard (Result.Protect)
 
 	// Frames sealed and verified, and the plaintext bytes in them, over all

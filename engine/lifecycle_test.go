@@ -115,6 +115,10 @@ func TestScriptIdleAbortLingers(t *testing.T) {
 	if s.a.NumFlows() != 0 {
 		t.Errorf("%d flows after the linger", s.a.NumFlows())
 	}
+	// One end, counted once: the idle timeout, not the linger after it.
+	if got := s.a.Counters().FlowsExpired; got != 1 {
+		t.Errorf("flows_expired %d, want 1", got)
+	}
 }
 
 // TestScriptNewSYNAfterReset: a SYN with a new ISN on the 4-tuple of a flow

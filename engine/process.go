@@ -235,7 +235,8 @@ func (e *Engine) onTimer(f *flow, now time.Time) {
 	switch {
 	case f.state.dead():
 		if !now.Before(f.seen.Add(e.cfg.CloseTimeout)) {
-			e.ctr.FlowsExpired++
+			// The end was counted when the flow died (closed, aborted,
+			// expired): the linger's end is not another one.
 			e.forget(f)
 			return
 		}
