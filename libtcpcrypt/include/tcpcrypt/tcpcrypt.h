@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <netinet/in.h> /* IPPROTO_TCP, the level of the options */
 
 #ifdef __cplusplus
 extern "C" {
