@@ -96,8 +96,7 @@ func tcprobe(t *testing.T) string {
 			probeErr = err
 			return
 		}
-		// The binary outlives this test; removed at process exit would need
-		// TestMain, so it lives in a directory the OS cleans.
+		// Shared by the tests; TestMain removes it.
 		probePath = filepath.Join(dir, "tcprobe")
 		cc := gcc(t)
 		args := []string{"-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g", "-pthread",
@@ -131,6 +130,10 @@ type lookup struct {
 	Before     int      `json:"before"`
 	After      int      `json:"after"`
 	Want       string   `json:"want"`
+	Extra      int      `json:"extra"`
+	Without    int      `json:"without"`
+	Blocking   int      `json:"blocking"`
+	Errno      string   `json:"errno"`
 	OK         int      `json:"ok"`
 	Total      int      `json:"total"`
 	Errnos     []string `json:"errnos"`
@@ -496,4 +499,23 @@ func TestThreadsAndFork(t *testing.T) {
 	if len(p.Sockopt) != 66 || c.Sockopt != p.Sockopt {
 		t.Errorf("fork: parent %q (%s), child %q (%s)", p.Sockopt, p.SockoptErrno, c.Sockopt, c.SockoptErrno)
 	}
+}
+
+// TestCloseOnExec: while a call waits for the daemon, the one descriptor the
+// library opened is close-on-exec and non-blocking.
+func TestCloseOnExec(t *testing.T) {
+	silent := fakeDaemon(t, func(c net.Conn) { c.Read(make([]byte, 4096)); time.Sleep(3 * time.Second) })
+	l := runProbe(t, silent, "", "cloexec", "127.0.0.1")["cloexec"]
+	if l.Extra != 1 || l.Without != 0 || l.Blocking != 0 || l.Errno != "ETIMEDOUT" {
+		t.Errorf("mid-call: %d descriptors opened by the library, %d without FD_CLOEXEC, %d blocking; the call ended with %q (want 1, 0, 0, ETIMEDOUT)",
+			l.Extra, l.Without, l.Blocking, l.Errno)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if probePath != "" {
+		os.RemoveAll(filepath.Dir(probePath))
+	}
+	os.Exit(code)
 }

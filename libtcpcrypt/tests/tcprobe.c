@@ -14,6 +14,7 @@
  *   tcprobe setsockopt                           every option, set
  *   tcprobe threads HOST N ITER                  N threads looking up at once
  *   tcprobe fork HOST                            a child looks up after fork()
+ *   tcprobe cloexec HOST                         the flags of the control socket, mid-call
  *
  * -len N passes N as the TCP_CRYPT_SESSID buffer length (default
  * TCPCRYPT_SESSID_MAX); -hold keeps the connection open until standard input
@@ -24,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -467,6 +469,69 @@ static int cmd_fork(const char *host)
 	return 0;
 }
 
+struct one_lookup {
+	int sock, err;
+};
+
+static void *lookup_thread(void *arg)
+{
+	struct one_lookup *o = arg;
+	unsigned char buf[64];
+	socklen_t len = sizeof buf;
+	if (tcpcrypt_getsockopt(o->sock, IPPROTO_TCP, TCP_CRYPT_SESSID, buf, &len) != 0)
+		o->err = errno;
+	return NULL;
+}
+
+/* Starts a lookup in a thread (against a daemon that does not answer, so
+ * that the control connection stays open), and meanwhile inspects every
+ * descriptor the library opened: it must be close-on-exec and non-blocking. */
+static int cmd_cloexec(const char *host)
+{
+	struct one_lookup o;
+	pthread_t th;
+	struct timespec pause = { 0, 300 * 1000 * 1000 };
+	int srv, c = self_pair(host, &srv), extra = 0, without = 0, blocking = 0;
+	DIR *d;
+	struct dirent *e;
+
+	/* Descriptors open before the call (some may be inherited) do not count. */
+	static char before[4096];
+	d = opendir("/proc/self/fd");
+	if (!d)
+		die("opendir");
+	while ((e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] != '.' && fd != dirfd(d) && fd >= 0 && fd < (int)sizeof before)
+			before[fd] = 1;
+	}
+	closedir(d);
+	o.sock = c;
+	o.err = 0;
+	pthread_create(&th, NULL, lookup_thread, &o);
+	nanosleep(&pause, NULL);
+	d = opendir("/proc/self/fd");
+	if (!d)
+		die("opendir");
+	while ((e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name), fdflags, flflags;
+		if (e->d_name[0] == '.' || fd == dirfd(d) || (fd >= 0 && fd < (int)sizeof before && before[fd]))
+			continue;
+		extra++;
+		fdflags = fcntl(fd, F_GETFD);
+		flflags = fcntl(fd, F_GETFL);
+		if (fdflags < 0 || !(fdflags & FD_CLOEXEC))
+			without++;
+		if (flflags < 0 || !(flflags & O_NONBLOCK))
+			blocking++;
+	}
+	closedir(d);
+	pthread_join(th, NULL);
+	printf("{\"event\":\"cloexec\",\"extra\":%d,\"without\":%d,\"blocking\":%d,\"errno\":\"%s\"}\n",
+	       extra, without, blocking, errname(o.err));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *ctl = getenv("TCPROBE_CTL");
@@ -502,6 +567,8 @@ int main(int argc, char **argv)
 		return cmd_threads(argv[1], atoi(argv[2]), atoi(argv[3]));
 	if (argc >= 2 && strcmp(argv[0], "fork") == 0)
 		return cmd_fork(argv[1]);
+	if (argc >= 2 && strcmp(argv[0], "cloexec") == 0)
+		return cmd_cloexec(argv[1]);
 	fprintf(stderr, "usage: see the comment at the top of tcprobe.c\n");
 	return 2;
 }
