@@ -127,20 +127,23 @@ type lookup struct {
 	GetsessidErrno string  `json:"getsessid_errno"`
 	Seconds        float64 `json:"seconds"`
 	// fds, threads, setsockopt events
-	Before     int      `json:"before"`
-	After      int      `json:"after"`
-	Want       string   `json:"want"`
-	Extra      int      `json:"extra"`
-	Without    int      `json:"without"`
-	Blocking   int      `json:"blocking"`
-	Errno      string   `json:"errno"`
-	OK         int      `json:"ok"`
-	Total      int      `json:"total"`
-	Errnos     []string `json:"errnos"`
-	GetErrnos  []string `json:"get_errnos"`
-	OtherLevel string   `json:"other_level"`
-	NullOptval string   `json:"null_optval"`
-	BadFD      string   `json:"bad_fd"`
+	Before         int      `json:"before"`
+	After          int      `json:"after"`
+	Want           string   `json:"want"`
+	Extra          int      `json:"extra"`
+	Without        int      `json:"without"`
+	Blocking       int      `json:"blocking"`
+	Errno          string   `json:"errno"`
+	OK             int      `json:"ok"`
+	Total          int      `json:"total"`
+	Errnos         []string `json:"errnos"`
+	GetErrnos      []string `json:"get_errnos"`
+	OtherLevel     string   `json:"other_level"`
+	NullOptval     string   `json:"null_optval"`
+	BadFD          string   `json:"bad_fd"`
+	NotSocket      string   `json:"not_socket"`
+	EnableShort    string   `json:"enable_short"`
+	EnableShortLen int      `json:"enable_short_len"`
 }
 
 // runProbe runs tcprobe with the control address in $TCPCRYPT_CTL (ctlEnv)
@@ -366,6 +369,7 @@ func TestErrnos(t *testing.T) {
 	noNewline := fakeDaemon(t, replyWith(`{"v":1,"id":1,"ok":true,"result":{"session_id":"23ab","role":"B"}}`))
 	huge := fakeDaemon(t, replyWith(`{"v":1,"id":1,"x":"`+strings.Repeat("a", 70000)+`"}`+"\n"))
 	busy := fakeDaemon(t, replyWith(`{"v":1,"id":0,"ok":false,"error":{"code":"busy","message":"too many control clients"}}`+"\n"))
+	forbidden := fakeDaemon(t, replyWith(`{"v":1,"id":1,"ok":false,"error":{"code":"forbidden","message":"no"}}`+"\n"))
 
 	for _, tc := range []struct {
 		name, ctl string
@@ -389,6 +393,7 @@ func TestErrnos(t *testing.T) {
 		{name: "truncated reply", ctl: truncated, want: "EPROTO", enable: -1},
 		{name: "reply over 64 KiB", ctl: huge, want: "EPROTO", enable: -1},
 		{name: "busy", ctl: busy, want: "EAGAIN", enable: -1},
+		{name: "forbidden", ctl: forbidden, want: "EACCES", enable: -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b.setMode(tc.mode)
@@ -445,8 +450,12 @@ func TestSocketErrnos(t *testing.T) {
 	if strings.Join(s.GetErrnos, ",") != strings.Join(wantGet, ",") {
 		t.Errorf("getsockopt of each option: %v, want %v", s.GetErrnos, wantGet)
 	}
-	if s.OtherLevel != "ENOPROTOOPT" || s.NullOptval != "EINVAL" || s.BadFD != "EBADF" {
-		t.Errorf("other level %s (want ENOPROTOOPT), NULL optval %s (want EINVAL), fd -1 %s (want EBADF)", s.OtherLevel, s.NullOptval, s.BadFD)
+	if s.OtherLevel != "ENOPROTOOPT" || s.NullOptval != "EINVAL" || s.BadFD != "EBADF" || s.NotSocket != "ENOTSOCK" {
+		t.Errorf("other level %s (want ENOPROTOOPT), NULL optval %s (want EINVAL), fd -1 %s (want EBADF), standard input %s (want ENOTSOCK)",
+			s.OtherLevel, s.NullOptval, s.BadFD, s.NotSocket)
+	}
+	if s.EnableShort != "ERANGE" || s.EnableShortLen != 4 {
+		t.Errorf("TCP_CRYPT_ENABLE with a 1-byte buffer: %s, optlen %d; want ERANGE and the 4 bytes of an int", s.EnableShort, s.EnableShortLen)
 	}
 }
 

@@ -390,7 +390,12 @@ static int cmd_setsockopt(void)
 		r = tcpcrypt_getsockopt(s, IPPROTO_TCP, TCP_CRYPT_SESSID, NULL, &len);
 		printf(",\"null_optval\":\"%s\"", r == 0 ? "OK" : errname(errno));
 		r = tcpcrypt_getsockopt(-1, IPPROTO_TCP, TCP_CRYPT_SESSID, buf, &len);
-		printf(",\"bad_fd\":\"%s\"}\n", r == 0 ? "OK" : errname(errno));
+		printf(",\"bad_fd\":\"%s\"", r == 0 ? "OK" : errname(errno));
+		r = tcpcrypt_getsockopt(0, IPPROTO_TCP, TCP_CRYPT_SESSID, buf, &len);
+		printf(",\"not_socket\":\"%s\"", r == 0 ? "OK" : errname(errno));
+		len = 1;
+		r = tcpcrypt_getsockopt(s, IPPROTO_TCP, TCP_CRYPT_ENABLE, buf, &len);
+		printf(",\"enable_short\":\"%s\",\"enable_short_len\":%u}\n", r == 0 ? "OK" : errname(errno), (unsigned)len);
 	}
 	close(s);
 	return 0;

@@ -112,3 +112,14 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// BenchmarkParse reads a typical sessid reply (one Conn, ~400 bytes).
+func BenchmarkParse(b *testing.B) {
+	line := []byte(`{"v":1,"id":7,"ok":true,"result":{"local":"192.0.2.1:40000","remote":"[2001:db8::7]:443","state":"established","role":"A","tep":{"name":"TCPCRYPT_ECDHE_Curve25519","id":35},"aead":"AEAD_AES_128_GCM","session_id":"23000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","resumed":false,"bytes_in":123456,"bytes_out":654321,"frames_in":10,"frames_out":12,"age_seconds":1.25,"last_error":""}}`)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, e := Parse(line, fuzzID); e != 0 {
+			b.Fatal(e)
+		}
+	}
+}
