@@ -159,6 +159,12 @@ static int parse_target(const char *s, struct target *t)
 			return EINVAL;
 		memcpy(host, s, hl);
 		host[hl] = 0;
+		if (inet_pton(AF_INET, host, &a4) == 1) {
+			if ((ntohl(a4.s_addr) >> 24) != 127)
+				return EINVAL;
+			add_tcp4(t, &a4, (uint16_t)port);
+			return 0;
+		}
 		if (inet_pton(AF_INET6, host, &a6) != 1)
 			return EINVAL;
 		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
