@@ -55,5 +55,6 @@ vectors:
 clean:
 	$(GO) clean -testcache
 
-# install, uninstall, deb, man (kept last so `all` stays the default target).
+# install, uninstall, deb, man, and `make libtcpcrypt` (the C library:
+# build/libtcpcrypt/) (kept last so `all` stays the default target).
 include mk/install.mk

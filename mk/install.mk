@@ -2,7 +2,8 @@
 # this file; it also works on its own: make -f mk/install.mk install
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=]   binaries, unit, man pages,
-#                                                 completion, default config
+#                                                 completion, default config,
+#                                                 libtcpcrypt (mk/libtcpcrypt.mk)
 #   make uninstall [PREFIX=...] [DESTDIR=]        removes them (not the config)
 #   make deb                                      dist/tcpcryptd_VERSION_ARCH.deb
 #   make man                                      regenerate man/ and completion/
@@ -33,7 +34,7 @@ install-binaries:
 	  CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GOLDFLAGS)' -o $(BUILDDIR)/$$c ./cmd/$$c || exit 1; \
 	done
 
-install: install-binaries
+install: install-binaries install-libtcpcrypt
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tcpcrypt
 	$(INSTALL) -m 0755 $(BUILDDIR)/tcpcryptd $(DESTDIR)$(SBINDIR)/tcpcryptd
@@ -53,7 +54,7 @@ install: install-binaries
 	fi
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 
-uninstall:
+uninstall: uninstall-libtcpcrypt
 	rm -f $(DESTDIR)$(SBINDIR)/tcpcryptd $(DESTDIR)$(BINDIR)/tcnetstat $(DESTDIR)$(BINDIR)/tcpcryptctl
 	rm -f $(DESTDIR)$(MANDIR)/man8/tcpcryptd.8 $(DESTDIR)$(MANDIR)/man8/tcnetstat.8 $(DESTDIR)$(MANDIR)/man8/tcpcryptctl.8
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/tcpcryptd $(DESTDIR)$(BASHCOMPDIR)/tcnetstat $(DESTDIR)$(BASHCOMPDIR)/tcpcryptctl
@@ -63,6 +64,8 @@ uninstall:
 
 deb:
 	./scripts/build-deb.sh
+
+include mk/libtcpcrypt.mk
 
 # Regenerates the man pages and completion scripts from the commands'
 # definitions (the tests compare them, so a flag added without this fails).

@@ -6,13 +6,14 @@
 # Prints the path of the .deb on its last line. VERSION (environment) overrides
 # the version taken from `git describe`. The package installs the daemon in
 # /usr/sbin, the tools in /usr/bin, the unit in /lib/systemd/system, man pages,
-# bash completion and /etc/tcpcrypt/tcpcryptd.conf (a conffile). It does not
-# enable or start the service.
+# bash completion, /etc/tcpcrypt/tcpcryptd.conf (a conffile), and libtcpcrypt
+# (header, libtcpcrypt.so.0, libtcpcrypt.a, pkg-config file in /usr/lib). It
+# does not enable or start the service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 outdir=${1:-dist}
-for tool in dpkg-deb dpkg go make; do
+for tool in dpkg-deb dpkg go make gcc ar; do
   command -v "$tool" >/dev/null 2>&1 || { echo "build-deb: $tool is required" >&2; exit 1; }
 done
 
@@ -43,8 +44,19 @@ make --no-print-directory -f mk/install.mk install \
   DESTDIR="$root" PREFIX=/usr UNITDIR=/lib/systemd/system SYSCONFDIR=/etc \
   BUILDDIR="$work/build" VERSION="$VERSION" >&2
 
-# Debian policy: compressed man pages, a copyright file, no build paths.
-gzip -9n "$root"/usr/share/man/man8/*.8
+# Debian policy: compressed man pages, stripped shared libraries, a copyright
+# file, no build paths.
+gzip -9n "$root"/usr/share/man/man8/*.8 "$root"/usr/share/man/man3/*.3
+if command -v strip >/dev/null 2>&1; then
+  strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root"/usr/lib/libtcpcrypt.so.*.*.*
+  strip --strip-debug --remove-section=.comment "$root"/usr/lib/libtcpcrypt.a
+fi
+# The library needs libc6 at least as new as the newest symbol version it uses.
+libc_dep=libc6
+if command -v objdump >/dev/null 2>&1; then
+  glibc=$(objdump -T "$root"/usr/lib/libtcpcrypt.so.*.*.* | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
+  [ -n "$glibc" ] && libc_dep="libc6 (>= $glibc)"
+fi
 install -d "$root/usr/share/doc/tcpcryptd"
 {
   echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
@@ -64,7 +76,7 @@ Version: $VERSION
 Architecture: $arch
 Maintainer: tcpcryptd developers <tcpcryptd@localhost>
 Installed-Size: $size
-Depends: nftables
+Depends: nftables, $libc_dep
 Section: net
 Priority: optional
 Homepage: https://www.rfc-editor.org/rfc/rfc8548
@@ -74,11 +86,15 @@ Description: opportunistic TCP encryption (TCP-ENO and tcpcrypt)
  RFC 8547) and encrypts the stream (tcpcrypt, RFC 8548) by rewriting packets
  taken from NFQUEUE. Peers without tcpcrypt get plain TCP.
  .
- Includes tcnetstat (lists connections and session ids) and tcpcryptctl
- (rules, status, session id lookup). The service is installed but neither
- enabled nor started.
+ Includes tcnetstat (lists connections and session ids), tcpcryptctl
+ (rules, status, session id lookup) and libtcpcrypt, the C library with the
+ original libtcpcrypt API through which applications get their connections'
+ session ids (libtcpcrypt(3), pkg-config libtcpcrypt). The service is
+ installed but neither enabled nor started.
 CONTROL
 echo /etc/tcpcrypt/tcpcryptd.conf > "$root/DEBIAN/conffiles"
+# The dynamic linker's cache learns about libtcpcrypt.so.0 (Debian policy 8.1.1).
+echo "activate-noawait ldconfig" > "$root/DEBIAN/triggers"
 
 cat > "$root/DEBIAN/postinst" <<'SCRIPT'
 #!/bin/sh

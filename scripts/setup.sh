@@ -27,6 +27,12 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v groff >/dev/null 2>&1 || need+=(groff-base)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+# libtcpcrypt (the C library) needs a C compiler and the libc headers; its tests
+# build programs with pkg-config and run the Python (ctypes) example of its docs.
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+[ -e /usr/include/stdio.h ] || need+=(libc6-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root (or install them) first" >&2
@@ -34,11 +40,12 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q "${need[@]}"
+  apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
 go mod download
 go build ./...
+make --no-print-directory libtcpcrypt >/dev/null
 
 if [ "${1:-}" = "--deps-only" ]; then
   exit 0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Root-only package test: builds the .deb, installs it INTO THIS MACHINE with
-# dpkg -i, checks the installed files, runs the installed tcpcryptd in a
-# throwaway network namespace and queries it with the installed tcnetstat,
-# then removes and purges the package. Meant for CI machines (Debian 12, as
+# dpkg -i, checks the installed files, builds a program against the installed
+# libtcpcrypt with pkg-config, runs the installed tcpcryptd in a throwaway
+# network namespace and queries it with the installed tcnetstat and through
+# the library, then removes and purges the package. Meant for CI machines (Debian 12, as
 # root). Idempotent: a tcpcryptd package left by an interrupted run is removed
 # first. Everything it creates is removed on exit, success or not.
 set -euo pipefail
@@ -56,9 +57,22 @@ dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg 
 for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /usr/bin/tcpcryptctl \
          /lib/systemd/system/tcpcryptd.service /etc/tcpcrypt/tcpcryptd.conf \
          /usr/share/man/man8/tcpcryptd.8.gz /usr/share/man/man8/tcnetstat.8.gz /usr/share/man/man8/tcpcryptctl.8.gz \
-         /usr/share/bash-completion/completions/tcpcryptd; do
+         /usr/share/bash-completion/completions/tcpcryptd \
+         /usr/include/tcpcrypt/tcpcrypt.h /usr/lib/libtcpcrypt.so.0 /usr/lib/libtcpcrypt.so \
+         /usr/lib/libtcpcrypt.a /usr/lib/pkgconfig/libtcpcrypt.pc /usr/share/man/man3/libtcpcrypt.3.gz; do
   [ -e "$f" ] || fail "missing $f"
 done
+[ "$(readlink /usr/lib/libtcpcrypt.so.0)" = libtcpcrypt.so.0.1.0 ] || fail "libtcpcrypt.so.0 -> $(readlink /usr/lib/libtcpcrypt.so.0)"
+ldconfig -p | grep -q 'libtcpcrypt.so.0 ' || fail "ldconfig does not know libtcpcrypt.so.0 (the ldconfig trigger)"
+
+step "a program built with pkg-config against the installed libtcpcrypt"
+command -v gcc >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 || fail "gcc and pkg-config are required"
+# No -L/-rpath tricks: the installed .pc file, header and ld.so cache must suffice.
+gcc -std=c99 -Wall -Werror -o "$work/tcprobe" libtcpcrypt/tests/tcprobe.c $(pkg-config --cflags --libs libtcpcrypt) \
+  2>"$work/cc.log" || { cat "$work/cc.log" >&2; fail "building against the installed library"; }
+ldd "$work/tcprobe" | grep -Eq '=> (/usr)?/lib/libtcpcrypt.so.0 ' || fail "tcprobe does not load /usr/lib/libtcpcrypt.so.0: $(ldd "$work/tcprobe")"
+TCPCRYPT_CTL="$work/absent.sock" "$work/tcprobe" self 127.0.0.1 >"$work/probe-none.json" || fail "tcprobe without a daemon"
+grep -q '"sockopt_errno":"ECONNREFUSED"' "$work/probe-none.json" || fail "libtcpcrypt with no daemon: $(cat "$work/probe-none.json")"
 if command -v systemd-analyze >/dev/null 2>&1; then
   out=$(systemd-analyze verify /lib/systemd/system/tcpcryptd.service 2>&1) || fail "systemd-analyze verify: $out"
   [ -z "$out" ] || fail "systemd-analyze verify: $out"
@@ -97,6 +111,15 @@ timeout 10 /usr/bin/tcnetstat --json -u "$sock" >"$work/netstat.json" 2>"$work/n
 tr -d ' \n' <"$work/netstat.json" | grep -Eq '^\[.*\]$' || fail "tcnetstat --json printed no JSON array: $(cat "$work/netstat.json")"
 timeout 10 /usr/bin/tcpcryptctl -u "$sock" status >/dev/null || fail "tcpcryptctl status"
 
+step "libtcpcrypt asks the installed daemon"
+# A loopback connection on a port without a rule: the daemon answers that it
+# has no session for it (ENOENT); any other answer means the library and the
+# daemon do not understand each other.
+ip netns exec "$ns" env TCPCRYPT_CTL="$sock" timeout 10 "$work/tcprobe" self 127.0.0.1 >"$work/probe.json" \
+  || fail "tcprobe against the daemon"
+grep -q '"sockopt_errno":"ENOENT"' "$work/probe.json" && grep -q '"enable":0' "$work/probe.json" \
+  || fail "libtcpcrypt against the daemon: $(cat "$work/probe.json")"
+
 step "stopping the daemon"
 kill -TERM "$daemon_pid"
 rc=0
@@ -109,8 +132,9 @@ ip netns exec "$ns" nft list table inet tcpcrypt >/dev/null 2>&1 && fail "table 
 
 step "dpkg -r"
 dpkg -r tcpcryptd >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -r"; }
-for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /lib/systemd/system/tcpcryptd.service; do
-  [ ! -e "$f" ] || fail "$f still present after dpkg -r"
+for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /lib/systemd/system/tcpcryptd.service \
+         /usr/lib/libtcpcrypt.so.0 /usr/lib/libtcpcrypt.so /usr/include/tcpcrypt/tcpcrypt.h; do
+  [ ! -e "$f" ] && [ ! -L "$f" ] || fail "$f still present after dpkg -r"
 done
 [ -e /etc/tcpcrypt/tcpcryptd.conf ] || fail "dpkg -r removed the conffile (only purge should)"
 dpkg -P tcpcryptd >/dev/null 2>&1 || fail "dpkg -P"

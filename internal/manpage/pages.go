@@ -29,7 +29,7 @@ const controlSocketBody = "The daemon and its tools talk over a control socket (
 // sessionIDBody explains session ids and how applications use them.
 const sessionIDBody = "Encryption alone does not say who is at the other end: an active attacker can sit in the middle of both handshakes. Every encrypted connection has a *session id* (RFC 8547 §5.1), a public value of 33 bytes here, and a TCP-ENO *role*, A or B. Both ends of a connection see the same session id and opposite roles; a man in the middle cannot make them match.\n" +
 	"\n" +
-	"An application authenticates its peer by binding the session id and its role into its own authentication: a password exchange, a signature, a channel-binding field. If both ends agree, there is no one in the middle. Go programs use the client library in package `ctl`: `ctl.SessionID(conn)` or `ctl.ConnInfo(conn)` return the id (and role) of a `net.Conn`, and fail when the connection is not encrypted. Other programs use `tcpcryptctl sessid LOCAL REMOTE` or the control protocol directly; `tcnetstat` lists the ids of every connection.\n" +
+	"An application authenticates its peer by binding the session id and its role into its own authentication: a password exchange, a signature, a channel-binding field. If both ends agree, there is no one in the middle. Go programs use the client library in package `ctl`: `ctl.SessionID(conn)` or `ctl.ConnInfo(conn)` return the id (and role) of a `net.Conn`, and fail when the connection is not encrypted. Programs in C and other languages use the user library `libtcpcrypt`(3) (`TCP_CRYPT_SESSID`, `tcpcrypt_getsessid`), or `tcpcryptctl sessid LOCAL REMOTE`, or the control protocol directly; `tcnetstat` lists the ids of every connection.\n" +
 	"\n" +
 	"Session ids are not secret; they are not keys."
 
@@ -98,7 +98,7 @@ func Tcpcryptd() Page {
 				"the daemon failed: not root, another daemon running, control socket in use, nftables or NFQUEUE errors, a state file that does not parse.\n" +
 				": 2\n" +
 				"a bad option or configuration file."},
-			{"SEE ALSO", "`tcpcryptctl`(8), `tcnetstat`(8), `nft`(8), `systemd.service`(5), `sd_notify`(3).\n" +
+			{"SEE ALSO", "`tcpcryptctl`(8), `tcnetstat`(8), `libtcpcrypt`(3), `nft`(8), `systemd.service`(5), `sd_notify`(3).\n" +
 				"\n" +
 				seeAlsoRFCs},
 		},

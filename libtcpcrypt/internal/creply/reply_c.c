@@ -1,0 +1,2 @@
+// The C reply reader, compiled into this package.
+#include "../../src/reply.c"
