@@ -331,3 +331,20 @@ func TestScenarioSYNDataDiscarded(t *testing.T) {
 		})
 	}
 }
+
+// TestScriptSYNDataDiscardedTableFull: a SYN with ENO that finds the flow
+// table full of established flows goes on untracked, as plain TCP, without
+// its data.
+func TestScriptSYNDataDiscardedTableFull(t *testing.T) {
+	s := newScript(t, Config{}, Config{MaxFlows: 1})
+	s.handshake()
+	other := netip.MustParseAddrPort("192.0.2.9:40001")
+	syn := build(t, other, s.srv, cISN, 0, packet.FlagSYN, 1000, withENO(synOpts, []byte{0x45, 3, 0x23}), synData)
+	checkSYNStripped(t, s.inB(syn), syn)
+	if c := s.b.Counters(); c.Fallbacks[FallbackTableFull] != 1 {
+		t.Errorf("fallbacks %v, want one %v", c.Fallbacks, FallbackTableFull)
+	}
+	if n := s.b.NumFlows(); n != 1 {
+		t.Errorf("%d flows tracked, want the established one", n)
+	}
+}
