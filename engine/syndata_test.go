@@ -348,3 +348,22 @@ func TestScriptSYNDataDiscardedTableFull(t *testing.T) {
 		t.Errorf("%d flows tracked, want the established one", n)
 	}
 }
+
+// TestScriptSYNDataDiscardedUnknownTEP: a SYN whose only TEP we do not
+// support (so its SYN TEP cannot become the negotiated one) loses its data
+// on the way to the stack; ENO fails when the stack's SYN-ACK, which
+// acknowledges only the ISN, leaves without an answer.
+func TestScriptSYNDataDiscardedUnknownTEP(t *testing.T) {
+	s := newScript(t, Config{}, Config{})
+	syn := s.cliSeg(cISN, 0, packet.FlagSYN, withENO(synOpts, []byte{0x45, 3, 0x30}), synData)
+	r := s.inB(syn)
+	want(t, r, Replace)
+	if n := len(view(t, r.Packet).Payload()); n != 0 {
+		t.Fatalf("the stack got %d bytes of SYN data", n)
+	}
+	r = s.outB(s.srvSeg(sISN, cISN.Add(1), packet.FlagSYN|packet.FlagACK, synOpts, nil))
+	want(t, r, Accept)
+	if c := s.b.Counters(); c.Fallbacks[FallbackNoAnswer] != 1 || s.b.NumFlows() != 0 {
+		t.Errorf("fallbacks %v, %d flows", c.Fallbacks, s.b.NumFlows())
+	}
+}
