@@ -141,6 +141,13 @@ func TestScriptSYNDataDiscardedOnFallback(t *testing.T) {
 		s := newScript(t, Config{}, req)
 		r := s.inB(s.cliSeg(cISN, 0, packet.FlagSYN, withENO(synOpts, enoX25519, enoX25519), synData))
 		want(t, r, Drop)
+		// The engine's RST acknowledges the ISN only, not the data.
+		if len(r.ToPeer) != 1 {
+			t.Fatalf("%d packets to the peer, want a RST", len(r.ToPeer))
+		}
+		if p := view(t, r.ToPeer[0]); p.TCP.Flags()&packet.FlagRST == 0 || p.TCP.Ack() != cISN.Add(1) {
+			t.Errorf("RST flags %#x ack %#x, want ack %#x", p.TCP.Flags(), p.TCP.Ack(), cISN.Add(1))
+		}
 	})
 }
 

@@ -351,6 +351,13 @@ func (d *Daemon) remoteCheck(ctx context.Context, server string) ctl.Check {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	// Runs before the temporary rule goes: the server closes after its
+	// answer, we close after reading it, and our closed flow is forgotten.
+	defer func() {
+		c.Close()
+		local, remote := tcpAddrs(c)
+		d.forgetCheckFlows(ctx, []engine.Flow{{Local: local, Remote: remote}})
+	}()
 	c.SetDeadline(time.Now().Add(checkIOTimeout + checkSessionWait))
 	if _, err := io.WriteString(c, checkHello); err != nil {
 		return failed("check server %v: write: %v", raddr, err)
@@ -438,6 +445,15 @@ func (s *checkServer) answer(ctx context.Context, c net.Conn) {
 		return
 	}
 	fmt.Fprintf(c, "%x\n", fi.SessionID)
+	// Close first, wait for the client's FIN (EOF), and forget the closed
+	// flow rather than let it linger.
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		c.SetReadDeadline(time.Now().Add(checkIOTimeout))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, maxCheckLine))
+	}
+	c.Close()
+	s.d.forgetCheckFlows(ctx, []engine.Flow{{Local: local, Remote: remote}})
 }
 
 // parseListen parses a --check-listen address (host:port or :port).
