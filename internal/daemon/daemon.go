@@ -73,8 +73,8 @@ type Daemon struct {
 	checkMu sync.Mutex
 	check   ctl.Check
 
-	// guard takes the flows the self-test makes the engines forget (set
-	// by Run; nil in unit tests).
+	// guard releases the flows of check connections that the checks make
+	// the engines forget (set by Run; nil in unit tests).
 	guard interface{ Unprotect(...engine.Flow) error }
 }
 
