@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"testing"
+	"time"
 )
 
 // TestE2EStartupCheck runs the daemon's start-up checks for real: the
@@ -19,5 +20,23 @@ func TestE2EStartupCheck(t *testing.T) {
 		t.Errorf("remote check from a against b's check server: %+v", c)
 	} else {
 		t.Logf("remote check: %s", c.Detail)
+	}
+	// Neither check leaves a flow behind: the check connections closed
+	// through the engines and their flows were forgotten.
+	for _, h := range []*host{a, b} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			conns := h.netstat(t)
+			if len(conns) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				for _, c := range conns {
+					t.Errorf("%v: flow left by the checks: %v -> %v %s", h, c.Local, c.Remote, c.State)
+				}
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }

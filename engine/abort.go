@@ -170,3 +170,17 @@ func (e *Engine) AbortFlow(fl Flow, r AbortReason) (Result, bool) {
 	e.settle(f, now)
 	return e.finishTick(), true
 }
+
+// ForgetClosed forgets the flow fl before its linger ends, if it is closed
+// (both FINs acknowledged), for a caller that knows no straggler of it will
+// come: the daemon's own loopback self-test connections. Any other flow is
+// left alone and ok is false. The Result's Unprotect names fl if it was
+// protected; the caller releases it.
+func (e *Engine) ForgetClosed(fl Flow) (r Result, ok bool) {
+	f := e.tab.flows[flowKey{local: fl.Local, remote: fl.Remote}]
+	if f == nil || f.state != StateClosed {
+		return e.finishTick(), false
+	}
+	e.forget(f)
+	return e.finishTick(), true
+}

@@ -170,3 +170,35 @@ func TestReassemblyBound(t *testing.T) {
 		t.Errorf("no overflow drops: %s", ctrSummary(c))
 	}
 }
+
+// TestForgetClosed: ForgetClosed removes a closed flow at once and releases
+// its protection, and leaves live and aborted flows alone.
+func TestForgetClosed(t *testing.T) {
+	s := newScript(t, Config{}, Config{})
+	s.handshake()
+	fa := Flow{Local: s.cli, Remote: s.srv}
+	if _, ok := s.a.ForgetClosed(fa); ok || s.a.NumFlows() != 1 {
+		t.Fatalf("an established flow was forgotten")
+	}
+	p0, ack := cISN.Add(1), sISN.Add(1)
+	s.inB(s.outA(s.cliSeg(p0, ack, packet.FlagACK|packet.FlagFIN, ackOpts, nil)).Packet)
+	s.inA(s.outB(s.srvSeg(ack, p0.Add(1), packet.FlagACK|packet.FlagFIN, ackOpts, nil)).Packet)
+	s.inB(s.outA(s.cliSeg(p0.Add(1), ack.Add(1), packet.FlagACK, ackOpts, nil)).Packet)
+	r, ok := s.a.ForgetClosed(fa)
+	if !ok || s.a.NumFlows() != 0 {
+		t.Fatalf("closed flow not forgotten: ok %v, %d flows", ok, s.a.NumFlows())
+	}
+	if len(r.Unprotect) != 1 || r.Unprotect[0] != fa {
+		t.Errorf("Unprotect %v, want %v", r.Unprotect, fa)
+	}
+	if _, ok := s.a.ForgetClosed(fa); ok {
+		t.Error("forgot a flow twice")
+	}
+	// An aborted flow keeps lingering (it answers stragglers with RSTs).
+	s2 := newScript(t, Config{}, Config{})
+	s2.handshake()
+	s2.a.AbortFlow(fa, AbortInternal)
+	if _, ok := s2.a.ForgetClosed(fa); ok || s2.a.NumFlows() != 1 {
+		t.Error("an aborted flow was forgotten")
+	}
+}

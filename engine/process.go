@@ -140,6 +140,9 @@ func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
 		mode = e.cfg.Policy(key.local, key.remote)
 	}
 	if mode == Exclude {
+		// ENO disabled by configuration still discards SYN+ENO data
+		// (RFC 8547 §4.7).
+		e.discardSYNData(s)
 		return
 	}
 	if e.tab.full() {
@@ -150,7 +153,9 @@ func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
 			e.event(&flow{key: key, mode: mode}, Event{Kind: EventFallback, Reason: FallbackTableFull.String()})
 			if mode == Required {
 				e.drop(DropRequired)
+				return
 			}
+			e.discardSYNData(s)
 			return
 		}
 	}
@@ -189,6 +194,28 @@ func (e *Engine) fallback(f *flow, s *seg, r FallbackReason) {
 		return
 	}
 	e.forget(f)
+	e.discardSYNData(s)
+}
+
+// discardSYNData keeps the payload of a received SYN or SYN-ACK that carries
+// ENO from the local stack when the engine lets that segment go on as plain
+// TCP (ENO failed or disabled): RFC 8547 §4.7 requires the data of a
+// SYN+ENO segment to be discarded then, so that the stack acknowledges only
+// the peer's ISN and takes data only from non-SYN segments. The segment is
+// replaced by a copy without payload (IP length and checksums recomputed);
+// a SYN without ENO, and any segment already given another verdict, is left
+// alone. (Tracked flows lose their SYN data in passSYN.)
+func (e *Engine) discardSYNData(s *seg) {
+	if s == nil || s.dir != Inbound || !s.has(packet.FlagSYN) || len(s.payload) == 0 ||
+		e.out.Verdict != Accept || packet.CountOption(s.opts, packet.OptENO) == 0 {
+		return
+	}
+	out, err := rebuild(s.p, s.opts, nil, sameHdr(s))
+	if err != nil {
+		e.drop(DropRewrite)
+		return
+	}
+	e.replace(out)
 }
 
 // evict makes room in a full table.

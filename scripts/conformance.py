@@ -4,9 +4,21 @@
 The mapping says, for each numbered requirement, who owns it and which test proves it,
 or that it is open. Run from the repository root:
     python3 scripts/conformance.py ../shared/spec/tcpcrypt-rfc-digest.md > docs/conformance.md
+With --check first, it writes nothing and exits non-zero if docs/conformance.md is not what
+the mapping generates, or if a cited test (package.TestName, package.FuzzName,
+package.BenchmarkName; subtests after "/" are not checked) is not a function in that
+package's _test.go files:
+    python3 scripts/conformance.py --check ../shared/spec/tcpcrypt-rfc-digest.md
+Without the digest (it lives outside the repository), --check checks the citations only.
 """
+import glob
+import os
 import re
 import sys
+
+# Package names used in the evidence column -> directory in the repository.
+PKGS = {"engine": "engine", "eno": "eno", "crypto": "crypto", "packet": "packet", "nfq": "nfq",
+        "rules": "rules", "ctl": "ctl", "e2e": "e2e", "daemon": "internal/daemon"}
 
 E = "eno"
 C = "crypto"
@@ -40,7 +52,7 @@ M = {
     20: (E, "eno.TestParseSYNMalformed (ErrLengthByteTarget)"),
     21: (E, "eno.TestAnswer (one TEP)"),
     22: (E, "eno.TestAnswer (only an offered TEP)"),
-    23: (G, "engine.TestScriptHandshakeBytes (ENO on every segment until a non-SYN segment arrives)"),
+    23: (G, "engine.TestScriptENOUntilNonSYN (A: SYN and its retransmissions, the third segment, pure ACKs sent again after a retransmitted SYN-ACK, the engine's Init1 and its retransmissions, also when the stack's first segment is data; B: SYN-ACK and its retransmissions before and after the first non-SYN arrives, B sending nothing else before it); engine.TestScriptHandshakeBytes. Open: the simultaneous-open path (both sides active) is only shown to complete, in engine.TestScenarioSimultaneousOpen, not checked segment by segment"),
     24: (G, "engine.TestScriptHandshakeBytes"),
     25: (G, "eno.TestHandshakePaths; engine.TestScriptFallbacks; engine.TestScenarioENOStripped"),
     26: (E, "eno.TestNegotiateScenarios/no_common_TEP"),
@@ -56,10 +68,10 @@ M = {
     36: (G, "engine.TestScriptFallbacks/SYN data (a SYN with data is sent without ENO)"),
     37: (G, "engine.TestScriptFallbacks (a SYN with a Fast Open option is sent without ENO)"),
     38: (G, "engine.TestScriptSYNDataDiscarded (the payload of an ENO SYN never reaches the stack)"),
-    39: (G, "engine.TestScriptSYNDataDiscarded (the payload of an ENO SYN never reaches the stack)"),
-    40: (G, "engine.TestScriptSYNDataDiscarded (the payload of an ENO SYN never reaches the stack)"),
-    41: (G, "engine.TestScriptSYNDataDiscarded (the stack acknowledges only the ISN)"),
-    42: (G, "engine.TestScriptSYNDataDiscarded (data is taken only from non-SYN segments)"),
+    39: (G, "engine.TestScriptSYNDataDiscardedOnFallback/excluded_by_policy (ENO disabled by the engine's policy: a SYN+ENO, with or without a Fast Open cookie, reaches the stack without its data), engine.TestScriptSYNDataDiscardedWithTFO, engine.TestScriptSYNDataDiscardedOnFallback/two_ENO_options_and_TFO. Open for ports and prefixes that nftables excludes or no rule covers: their packets never reach the daemon, so such a SYN goes to the kernel as it is (Linux takes SYN data only with a valid Fast Open cookie on a Fast Open listener)"),
+    40: (G, "engine.TestScriptSYNDataDiscardedOnFallback (two ENO, malformed ENO, vacuous ENO, two ENO and TFO, policy exclude: the stack gets the SYN, and its retransmission, without payload, IP length and checksums recomputed), engine.TestScriptSYNDataDiscardedTableFull, engine.TestScriptSYNDataDiscardedUnknownTEP (SYN TEP not negotiated), engine.TestScriptSYNDataDiscardedWithTFO, engine.TestScriptSYNDataDiscarded (negotiated tcpcrypt defines no SYN data), engine.TestScriptSYNACKDataDiscardedOnFallback (SYN-ACK at the active side), engine.TestScenarioSYNDataDiscarded (what a real stack is handed); under required the SYN is dropped (same test, /required)"),
+    41: (G, "engine.TestScenarioSYNDataDiscarded (a gVisor stack handed the stripped SYN acknowledges only the ISN), engine.TestScriptSYNDataDiscarded, engine.TestScriptSYNDataDiscardedWithTFO, engine.TestScriptSYNDataDiscardedOnFallback (the stack's SYN-ACK with ack = ISN+1 leaves unchanged); the RST with which a required port refuses such a SYN acknowledges ISN+1 too (engine.TestScriptSYNDataDiscardedOnFallback/required:_the_SYN_is_refused)"),
+    42: (G, "engine.TestScriptSYNDataDiscardedOnFallback (different bytes at the SYN data's sequence numbers, in a non-SYN segment, reach the stack as they are), engine.TestScenarioSYNDataDiscarded (the application reads only the bytes sent after the handshake); on encrypted flows the stream starts with Init1 from the third segment (engine.TestScriptHandshakeBytes)"),
     43: (G, "n/a: we never send SYN data with ENO (36)"),
     44: (G, "n/a: we never send SYN data with ENO (36)"),
     45: (A, "n/a: no such mode is offered"),
@@ -98,7 +110,7 @@ M = {
     78: (E, "eno.TestNegotiateScenarios/no_common_TEP"),
     79: (G, "engine.TestScenarioEncrypted, engine.TestScriptTamperRST"),
     80: (G, "engine.TestScenarioEncrypted"),
-    81: (G, "engine.TestScriptHandshakeBytes (PSH on the Init1 and Init2 segments)"),
+    81: (G, "engine.TestScriptInitPSH (every segment carrying Init1 or Init2 carries the whole message at offset 0 with PSH: the third segment, an engine segment when the stack's first segment is data, later pure ACKs, engine retransmissions of both; X25519 and P-521 with MSS 536: the engine never splits an Init)"),
     82: (G, "engine: a fresh key pair per connection (crypto.GenerateKey in keys.go)"),
     83: (C, "crypto: private keys live in memory only"),
     84: (G, "crypto.TestNISTPublicKeyValidation, crypto.TestLowOrderPointsGiveZeroSecret; engine.TestScriptInitErrors (invalid key aborts)"),
@@ -131,7 +143,7 @@ M = {
     111: (G, "engine.TestScriptFINp"),
     112: (G, "engine.TestScenarioForgedFIN"),
     113: (C, "crypto.TestEncoderRekey"),
-    114: (G, "crypto.TestDecoderChunkings; engine.TestScriptRekey"),
+    114: (G, "engine.TestScriptRekeyRaisesAtOnce (the Process call that verifies the peer's rekey frame raises B's local generation; its answer and later data frames open under generation 1 of an independently built schedule and not under 0; a retransmitted rekey frame raises nothing more); engine.TestScriptRekey; crypto.TestDecoderChunkings"),
     115: (G, "engine.TestScriptRekey, engine.TestScenarioRekey"),
     116: (G, "crypto.TestEncoderRekey"),
     117: (G, "engine.TestScriptDataMapping (stored frames resent as first sealed)"),
@@ -162,8 +174,7 @@ M = {
     142: (D, "as 72"),
 }
 
-def main():
-    src = open(sys.argv[1]).read()
+def render(src):
     sec = src.split("## 5. Implementer", 1)[1].split("\n## 6.", 1)[0]
     items = re.findall(r"^(\d+)\. \[(8547|8548) (§[^\]]*)\] (.*)$", sec, re.M)
     out = []
@@ -179,6 +190,40 @@ def main():
         owner, ev = M.get(n, ("?", "open"))
         text = text.replace("|", "\\|")
         out.append(f"| {n} | {rfc} {s} | {text} | {owner} | {ev} |")
-    print("\n".join(out))
+    return "\n".join(out) + "\n"
+
+
+def missing_tests():
+    """Cited test functions that do not exist, as (row, citation)."""
+    defined = {}
+    for pkg, d in PKGS.items():
+        names = set()
+        for f in glob.glob(os.path.join(d, "**", "*_test.go"), recursive=True):
+            names.update(re.findall(r"^func ((?:Test|Fuzz|Benchmark)\w*)\(", open(f).read(), re.M))
+        defined[pkg] = names
+    bad = []
+    for n, (_, ev) in sorted(M.items()):
+        for pkg, name in re.findall(r"\b(\w+)\.((?:Test|Fuzz|Benchmark)\w*)", ev):
+            if pkg in defined and name not in defined[pkg]:
+                bad.append((n, f"{pkg}.{name}"))
+    return bad
+
+
+def main():
+    args = sys.argv[1:]
+    check = args[:1] == ["--check"]
+    if check:
+        args = args[1:]
+    if not check:
+        sys.stdout.write(render(open(args[0]).read()))
+        return
+    ok = True
+    for n, cite in missing_tests():
+        print(f"row {n}: {cite} does not exist", file=sys.stderr)
+        ok = False
+    if args and open("docs/conformance.md").read() != render(open(args[0]).read()):
+        print("docs/conformance.md is not what the mapping generates: regenerate it", file=sys.stderr)
+        ok = False
+    sys.exit(0 if ok else 1)
 
 main()

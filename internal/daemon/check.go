@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,8 +27,10 @@ const (
 	checkIOTimeout   = 5 * time.Second
 	checkSessionWait = 3 * time.Second
 	checkPoll        = 20 * time.Millisecond
-	checkHello       = "tcpcrypt check\n"
-	maxCheckLine     = 256
+	// checkCloseWait bounds the wait for the self-test connections' FINs.
+	checkCloseWait = 2 * time.Second
+	checkHello     = "tcpcrypt check\n"
+	maxCheckLine   = 256
 	// checkServerClients bounds the check server's concurrent clients.
 	checkServerClients = 16
 )
@@ -76,9 +79,22 @@ func failed(format string, a ...any) ctl.Check {
 // it, ::1, it covers a throwaway port with a temporary rule (both sides, so
 // that the client end is queued at output and the server end at input),
 // exchanges a few bytes between a client and a server, and requires both
-// ends' flows to have the same session id and opposite roles.
+// ends' flows to have the same session id and opposite roles. The rules for
+// both families are applied once and removed once. Each connection is
+// closed with its FINs through the engines, and its closed flows are then
+// forgotten, so that nothing of the check stays tracked (or listed by
+// tcnetstat) after it; the temporary rules go only after that.
 func (d *Daemon) selfTest(ctx context.Context) ctl.Check {
-	var details []string
+	var (
+		details, notes []string
+		lns            []net.Listener
+		hosts          []string
+	)
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
 	for _, network := range []string{"tcp4", "tcp6"} {
 		host := "127.0.0.1"
 		if network == "tcp6" {
@@ -87,48 +103,82 @@ func (d *Daemon) selfTest(ctx context.Context) ctl.Check {
 		ln, err := net.Listen(network, net.JoinHostPort(host, "0"))
 		if err != nil {
 			if network == "tcp6" {
-				details = append(details, "::1 unavailable")
+				notes = append(notes, "::1 unavailable")
 				continue
 			}
 			return failed("listen on %s: %v", host, err)
 		}
-		sid, err := d.selfTestOne(ctx, ln)
-		ln.Close()
-		if err != nil {
-			return failed("%s: %v", host, err)
-		}
-		details = append(details, fmt.Sprintf("%s session %s", host, short(sid)))
+		lns, hosts = append(lns, ln), append(hosts, host)
 	}
-	return ctl.Check{Result: CheckPassed, Detail: "loopback: " + strings.Join(details, "; ")}
-}
-
-func (d *Daemon) selfTestOne(ctx context.Context, ln net.Listener) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, checkIOTimeout+checkSessionWait)
-	defer cancel()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	id, err := d.addTemp(rules.Policy{Port: port, Side: rules.SideBoth, Mode: rules.ModeOpportunistic})
+	var ps []rules.Policy
+	for _, ln := range lns {
+		port := uint16(ln.Addr().(*net.TCPAddr).Port)
+		if !slices.ContainsFunc(ps, func(p rules.Policy) bool { return p.Port == port }) {
+			ps = append(ps, rules.Policy{Port: port, Side: rules.SideBoth, Mode: rules.ModeOpportunistic})
+		}
+	}
+	id, err := d.addTemp(ps...)
 	if err != nil {
-		return nil, fmt.Errorf("temporary rule for port %d: %w", port, err)
+		return failed("temporary rules for ports %v: %v", portsOf(ps), err)
 	}
 	defer d.removeTemp(id)
+	var flows []engine.Flow
+	defer func() { d.forgetCheckFlows(ctx, flows) }()
+	for i, ln := range lns {
+		sid, fl, err := d.selfTestOne(ctx, ln)
+		flows = append(flows, fl...)
+		if err != nil {
+			return failed("%s: %v", hosts[i], err)
+		}
+		details = append(details, fmt.Sprintf("%s session %s", hosts[i], short(sid)))
+	}
+	return ctl.Check{Result: CheckPassed, Detail: "loopback: " + strings.Join(append(details, notes...), "; ")}
+}
+
+func portsOf(ps []rules.Policy) []uint16 {
+	out := make([]uint16, len(ps))
+	for i, p := range ps {
+		out[i] = p.Port
+	}
+	return out
+}
+
+// selfTestOne runs one check connection to ln. It returns the session id
+// and, once the connection is over, the engine flows of both its ends
+// (client, then server) for forgetCheckFlows; on an error the flows it
+// knows of so far.
+func (d *Daemon) selfTestOne(ctx context.Context, ln net.Listener) (sid []byte, flows []engine.Flow, err error) {
+	ctx, cancel := context.WithTimeout(ctx, checkIOTimeout+checkSessionWait+checkCloseWait)
+	defer cancel()
 
 	type accepted struct {
 		c   net.Conn
 		err error
 	}
 	acc := make(chan accepted, 1)
+	srvDone := make(chan struct{})
 	go func() {
+		defer close(srvDone)
 		c, err := ln.Accept()
-		if err == nil {
-			// Echo the hello line back; bounded by the deadline.
-			c.SetDeadline(time.Now().Add(checkIOTimeout))
-			line, rerr := bufio.NewReader(io.LimitReader(c, maxCheckLine)).ReadString('\n')
-			if rerr == nil {
-				_, rerr = io.WriteString(c, line)
-			}
-			err = rerr
+		if err != nil {
+			acc <- accepted{nil, err}
+			return
 		}
-		acc <- accepted{c, err}
+		defer c.Close()
+		// Echo the hello line back; bounded by the deadline.
+		c.SetDeadline(time.Now().Add(checkIOTimeout))
+		r := bufio.NewReader(io.LimitReader(c, maxCheckLine))
+		line, rerr := r.ReadString('\n')
+		if rerr == nil {
+			_, rerr = io.WriteString(c, line)
+		}
+		acc <- accepted{c, rerr}
+		if rerr != nil {
+			return
+		}
+		// Close only after the client did (its FIN read as EOF), so that
+		// both FINs pass the engines while the check's rules stand.
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, maxCheckLine))
 	}()
 	var dialer net.Dialer
 	dctx, dcancel := context.WithTimeout(ctx, checkDialTimeout)
@@ -136,46 +186,100 @@ func (d *Daemon) selfTestOne(ctx context.Context, ln net.Listener) ([]byte, erro
 	dcancel()
 	if err != nil {
 		ln.Close() // unblocks Accept
-		<-acc
-		return nil, fmt.Errorf("connect: %w", err)
+		<-srvDone
+		return nil, nil, fmt.Errorf("connect: %w", err)
 	}
 	defer client.Close()
 	stop := context.AfterFunc(ctx, func() { client.Close(); ln.Close() })
 	defer stop()
 	client.SetDeadline(time.Now().Add(checkIOTimeout))
 	if _, err := io.WriteString(client, checkHello); err != nil {
-		return nil, fmt.Errorf("write: %w", err)
+		return nil, nil, fmt.Errorf("write: %w", err)
 	}
 	echo, err := bufio.NewReader(client).ReadString('\n')
 	a := <-acc
-	if a.c != nil {
-		defer a.c.Close()
-	}
 	switch {
 	case a.err != nil:
-		return nil, fmt.Errorf("server side: %w", a.err)
+		return nil, nil, fmt.Errorf("server side: %w", a.err)
 	case err != nil:
-		return nil, fmt.Errorf("read echo: %w", err)
+		return nil, nil, fmt.Errorf("read echo: %w", err)
 	case echo != checkHello:
-		return nil, fmt.Errorf("echo came back altered: %q", echo)
+		return nil, nil, fmt.Errorf("echo came back altered: %q", echo)
 	}
 	cl, cr := tcpAddrs(client)
 	sl, sr := tcpAddrs(a.c)
+	flows = []engine.Flow{{Local: cl, Remote: cr}, {Local: sl, Remote: sr}}
 	cfi, err := d.waitSession(ctx, cl, cr)
 	if err != nil {
-		return nil, fmt.Errorf("client end: %w", err)
+		return nil, flows, fmt.Errorf("client end: %w", err)
 	}
 	sfi, err := d.waitSession(ctx, sl, sr)
 	if err != nil {
-		return nil, fmt.Errorf("server end: %w", err)
+		return nil, flows, fmt.Errorf("server end: %w", err)
 	}
 	if !bytes.Equal(cfi.SessionID, sfi.SessionID) {
-		return nil, fmt.Errorf("session ids differ: client %x, server %x", cfi.SessionID, sfi.SessionID)
+		return nil, flows, fmt.Errorf("session ids differ: client %x, server %x", cfi.SessionID, sfi.SessionID)
 	}
 	if cfi.Role == sfi.Role {
-		return nil, fmt.Errorf("both ends have role %v", cfi.Role)
+		return nil, flows, fmt.Errorf("both ends have role %v", cfi.Role)
 	}
-	return cfi.SessionID, nil
+	// The client closes first; the server answers its FIN with its own.
+	client.Close()
+	select {
+	case <-srvDone:
+	case <-ctx.Done():
+	}
+	return cfi.SessionID, flows, nil
+}
+
+// forgetCheckFlows waits, for at most checkCloseWait, until the engines see
+// the check's flows closed (both FINs acknowledged) or no longer track
+// them, then makes the engines forget the closed ones at once instead of
+// letting them linger, and releases their guard protection. A flow that
+// does not close in time is left to the engine's own timers.
+func (d *Daemon) forgetCheckFlows(ctx context.Context, flows []engine.Flow) {
+	if len(flows) == 0 || d.disp == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkCloseWait)
+	defer cancel()
+	pending := slices.Clone(flows)
+	for {
+		tracked := map[engine.Flow]bool{}
+		var unprotect []engine.Flow
+		err := d.eachEngine(ctx, func(e *engine.Engine) {
+			for _, fl := range pending {
+				if _, ok := e.Lookup(fl.Local, fl.Remote); !ok {
+					continue
+				}
+				if r, ok := e.ForgetClosed(fl); ok {
+					unprotect = append(unprotect, r.Unprotect...)
+					continue
+				}
+				tracked[fl] = true
+			}
+		})
+		if len(unprotect) > 0 && d.guard != nil {
+			if uerr := d.guard.Unprotect(unprotect...); uerr != nil {
+				d.log.Warn("self-test: could not release protected flows", "err", uerr)
+			}
+		}
+		if err != nil {
+			d.log.Warn("self-test: could not reach the engines to forget the check's flows", "err", err)
+			return
+		}
+		pending = slices.DeleteFunc(pending, func(fl engine.Flow) bool { return !tracked[fl] })
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			d.log.Warn("self-test: check connections did not close in time; their flows expire on their own",
+				"flows", len(pending), "wait", checkCloseWait)
+			return
+		case <-time.After(checkPoll):
+		}
+	}
 }
 
 // waitSession polls the engines until the flow (local, remote) has a
@@ -247,6 +351,13 @@ func (d *Daemon) remoteCheck(ctx context.Context, server string) ctl.Check {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	// Runs before the temporary rule goes: the server closes after its
+	// answer, we close after reading it, and our closed flow is forgotten.
+	defer func() {
+		c.Close()
+		local, remote := tcpAddrs(c)
+		d.forgetCheckFlows(ctx, []engine.Flow{{Local: local, Remote: remote}})
+	}()
 	c.SetDeadline(time.Now().Add(checkIOTimeout + checkSessionWait))
 	if _, err := io.WriteString(c, checkHello); err != nil {
 		return failed("check server %v: write: %v", raddr, err)
@@ -334,6 +445,15 @@ func (s *checkServer) answer(ctx context.Context, c net.Conn) {
 		return
 	}
 	fmt.Fprintf(c, "%x\n", fi.SessionID)
+	// Close first, wait for the client's FIN (EOF), and forget the closed
+	// flow rather than let it linger.
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		c.SetReadDeadline(time.Now().Add(checkIOTimeout))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, maxCheckLine))
+	}
+	c.Close()
+	s.d.forgetCheckFlows(ctx, []engine.Flow{{Local: local, Remote: remote}})
 }
 
 // parseListen parses a --check-listen address (host:port or :port).

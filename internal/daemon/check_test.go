@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/rules"
 )
 
 func TestStartupCheckSkippedWithoutLookup(t *testing.T) {
@@ -60,11 +62,33 @@ func TestRemoteCheckFailures(t *testing.T) {
 	}
 }
 
+// TestSelfTestFailsWithoutEncryption: engines that never see the check's
+// traffic fail the self-test. Its temporary rules, one per loopback family
+// the host has, are applied in one apply and removed in one more.
 func TestSelfTestFailsWithoutEncryption(t *testing.T) {
-	d, _, _ := testDaemon(t, 1) // engines that never see the traffic
+	d, _, ft := testDaemon(t, 1) // engines that never see the traffic
+	families := 1
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		ln.Close()
+		families = 2
+	}
 	c := d.selfTest(context.Background())
 	if c.Result != CheckFailed || !strings.Contains(c.Detail, "not tracked") {
 		t.Errorf("self-test = %+v", c)
+	}
+	if len(ft.applied) != 2 {
+		t.Fatalf("%d applies, want 2 (add, remove): %v", len(ft.applied), ft.applied)
+	}
+	if n := len(ft.applied[0]); n != families {
+		t.Errorf("the first apply holds %d rules, want the temporary rules of %d families: %v", n, families, ft.applied[0])
+	}
+	for _, p := range ft.applied[0] {
+		if p.Side != rules.SideBoth || p.Mode != rules.ModeOpportunistic || p.Prefix.IsValid() {
+			t.Errorf("temporary rule %+v", p)
+		}
+	}
+	if len(ft.applied[1]) != 0 {
+		t.Errorf("temporary rules left: %v", ft.applied[1])
 	}
 }
 

@@ -65,18 +65,22 @@ type Daemon struct {
 	cfg        Config
 	stateRules []rules.Policy
 	internal   []rules.Policy // rules the daemon needs itself (check server port)
-	temp       map[int]rules.Policy
+	temp       map[int][]rules.Policy
 	nextTemp   int
 	table      ruleTable
 	rcfg       rules.Config
 
 	checkMu sync.Mutex
 	check   ctl.Check
+
+	// guard releases the flows of check connections that the checks make
+	// the engines forget (set by Run; nil in unit tests).
+	guard interface{ Unprotect(...engine.Flow) error }
 }
 
 // newDaemon makes a Daemon without kernel resources (for Run and tests).
 func newDaemon(cfg Config, log *slog.Logger) *Daemon {
-	d := &Daemon{log: log, start: time.Now(), cfg: cfg, temp: map[int]rules.Policy{},
+	d := &Daemon{log: log, start: time.Now(), cfg: cfg, temp: map[int][]rules.Policy{},
 		check: ctl.Check{Result: "skipped", Detail: "not run yet"}}
 	d.rcfg = rulesConfig(cfg)
 	d.events = newEventLogger(log, time.Now)
@@ -122,7 +126,7 @@ func (d *Daemon) tempList() []rules.Policy {
 	keys := slices.Sorted(maps.Keys(d.temp))
 	out := make([]rules.Policy, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, d.temp[k])
+		out = append(out, d.temp[k]...)
 	}
 	return out
 }
@@ -152,18 +156,19 @@ func (d *Daemon) applyLocked() error {
 	return nil
 }
 
-// addTemp adds a temporary rule (start-up check) and applies it; the
-// returned id removes it. An entry that overlaps an existing one wraps
-// rules.ErrDuplicate: the existing entry then decides.
-func (d *Daemon) addTemp(p rules.Policy) (int, error) {
+// addTemp adds temporary rules (start-up check) and applies them, all in
+// one apply; the returned id removes them, again in one apply. An entry
+// that overlaps an existing one wraps rules.ErrDuplicate: the existing entry
+// then decides.
+func (d *Daemon) addTemp(ps ...rules.Policy) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, err := rules.Normalize(append(d.effectiveLocked(), p)); err != nil {
+	if _, err := rules.Normalize(append(d.effectiveLocked(), ps...)); err != nil {
 		return 0, err
 	}
 	d.nextTemp++
 	id := d.nextTemp
-	d.temp[id] = p
+	d.temp[id] = slices.Clone(ps)
 	if err := d.applyLocked(); err != nil {
 		delete(d.temp, id)
 		return 0, err
@@ -285,6 +290,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	g := newGuard(mgr, log)
+	d.guard = g
 	gctx, gcancel := context.WithCancel(context.Background())
 	go g.run(gctx)
 	defer func() { gcancel(); <-g.done }()

@@ -476,3 +476,50 @@ func TestIntegrationSecondInstance(t *testing.T) {
 		t.Error("the second instance removed the first one's table")
 	}
 }
+
+// TestIntegrationStartupCheckLeavesNoFlows: the default start-up check (the
+// loopback self-test) passes, and once the daemon is ready no flow of its
+// check connections is left in the engines: they were closed with their
+// FINs through the engines and forgotten, not left "encrypted" until the
+// idle timeout, nor lingering.
+func TestIntegrationStartupCheckLeavesNoFlows(t *testing.T) {
+	ns := netns.NewForTest(t)
+	p := startDaemon(t, ns, t.TempDir(), "--rule", fmt.Sprintf("%d:both", testPort))
+	st := p.status()
+	if st.StartupCheck.Result != "passed" {
+		t.Fatalf("start-up check %q: %s", st.StartupCheck.Result, st.StartupCheck.Detail)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	conns, err := p.client().Netstat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		t.Errorf("flow left by the check: %v -> %v %s", c.Local, c.Remote, c.State)
+	}
+	if n := st.Counters["engine_flows_tracked"]; n < 2 {
+		t.Errorf("engine_flows_tracked = %d: the check's flows were never tracked?", n)
+	}
+	// Nor in the guard sets (the release is asynchronous: poll a little).
+	deadline := time.Now().Add(ioTimeout)
+	for {
+		out, err := exec.Command("ip", "netns", "exec", ns.Name(), "nft", "list", "table", "inet", "tcpcrypt").CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list table: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "elements") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("guard sets still hold the check's flows:\n%s", out)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The rules were applied three times: at start, with the check's
+	// temporary rules (both families at once), and without them.
+	if n := strings.Count(p.log.String(), `msg="nftables rules applied"`); n != 3 {
+		t.Errorf("rules applied %d times before ready, want 3:\n%s", n, p.log.String())
+	}
+}
