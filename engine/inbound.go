@@ -54,8 +54,10 @@ func (e *Engine) inEncrypted(f *flow, s *seg, now time.Time) {
 			c = 0
 		}
 		if len(data) > 0 {
-			res = f.rcv.insert(uint64(c), data)
-			if res == insOverflow {
+			if n, ooo := f.rcv.growth(uint64(c), len(data)); n > 0 && !e.admitIn(f, n, ooo) {
+				res = insOverflow // the memory budget is used up: TCP resends
+				e.ctr.Drops[DropMemory]++
+			} else if res = f.rcv.insert(uint64(c), data); res == insOverflow {
 				e.ctr.Drops[DropRecvOverflow]++
 			}
 		}
@@ -180,7 +182,7 @@ func (e *Engine) consume(f *flow, s *seg, now time.Time) bool {
 		f.rcv.deliver(c0, c0+uint64(n), pl.Data, pl.FIN)
 		f.rcv.consume(n)
 		if pl.Rekey {
-			e.peerRekeyed(f, now)
+			e.peerRekeyed(f, s, now)
 			if f.state.dead() {
 				return false
 			}

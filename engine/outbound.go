@@ -182,6 +182,9 @@ func (e *Engine) frameOut(f *flow, s *seg, h *hdr, now time.Time) ([]byte, DropR
 		if sh.buffered()+len(fresh) > sendBufferFactor*e.cfg.MaxFlowBuffer {
 			return nil, DropSendOverflow // the peer acknowledges nothing: TCP resends later
 		}
+		if !e.admitOut(f, len(fresh)+frameOverhead) {
+			return nil, DropMemory
+		}
 		e.maybeRekey(f, now)
 		if err := sh.frame(fresh, fin, urgAt); err != nil {
 			e.abortErr(f, s, AbortInternal, err)

@@ -64,6 +64,7 @@ func (e *Engine) Process(pkt []byte, dir Dir) Result {
 	}
 	f.seen = now
 	e.dispatch(f, &s, now)
+	e.account(f)
 	e.settle(f, now)
 	return e.finish()
 }
@@ -118,6 +119,7 @@ func (e *Engine) Tick(now time.Time) Result {
 			break
 		}
 		e.onTimer(f, now)
+		e.account(f)
 		e.settle(f, now)
 	}
 	return e.finishTick()
@@ -165,6 +167,7 @@ func (e *Engine) forget(f *flow) {
 	f.addTraffic(&e.ctr)
 	e.dropHeld(f, DropDead)
 	f.release()
+	e.account(f)
 	e.tab.remove(f)
 }
 
