@@ -234,6 +234,7 @@ func (e *Engine) retransmit(f *flow, now time.Time) {
 		return
 	}
 	if f.rtxTries >= e.cfg.MaxRetransmits {
+		f.seen = now // linger for CloseTimeout from the abort, like every aborted flow
 		e.abort(f, nil, AbortRetransmitLimit)
 		return
 	}
