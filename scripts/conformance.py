@@ -132,7 +132,7 @@ M = {
     112: (G, "engine.TestScenarioForgedFIN"),
     113: (C, "crypto.TestEncoderRekey"),
     114: (G, "crypto.TestDecoderChunkings; engine.TestScriptRekey"),
-    115: (G, "engine.TestScriptRekey, engine.TestScenarioRekey"),
+    115: (G, "engine.TestScriptRekey, engine.TestScenarioRekey; a peer that leaves 64 answers unacknowledged and rekeys again gets the connection aborted instead (engine.TestRekeyFlood, rekey_flood)"),
     116: (G, "crypto.TestEncoderRekey"),
     117: (G, "engine.TestScriptDataMapping (stored frames resent as first sealed)"),
     118: (C, "crypto.TestScheduleErase"),
