@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpcryptd/tcpcrypt/engine/enginetest"
 	"github.com/tcpcryptd/tcpcrypt/packet"
 	"github.com/tcpcryptd/tcpcrypt/packet/seq"
 )
@@ -40,6 +41,26 @@ func (s *script) forgeEmpty(rekey bool) []byte {
 }
 
 func liveRecvFrames(f *flow) int { return len(f.rcv.frames) - f.rcv.fh }
+
+// checkMemory verifies the budget accounting between calls: the engine's
+// charge is what its flows hold, and the budget (private to e unless the
+// test shares it) agrees.
+func checkMemory(t testing.TB, e *Engine) {
+	t.Helper()
+	sum := int64(0)
+	for _, f := range e.tab.flows {
+		if m := int64(f.memory()); m != f.charged {
+			t.Fatalf("flow %v holds %d bytes, charges %d", f.key, m, f.charged)
+		}
+		sum += f.charged
+	}
+	if sum != e.MemoryUsed() {
+		t.Fatalf("flows charge %d bytes, engine reports %d", sum, e.MemoryUsed())
+	}
+	if e.Budget().Used() < e.MemoryUsed() {
+		t.Fatalf("budget %d below the engine's charge %d", e.Budget().Used(), e.MemoryUsed())
+	}
+}
 
 // TestEmptyFrameFlood: while the server's stack leaves one delivered byte
 // unacknowledged, a flood of verified empty frames costs B no record per
@@ -317,6 +338,8 @@ func TestMemoryBudgetShared(t *testing.T) {
 			}
 		}
 	}
+	checkMemory(t, scripts[0].b)
+	checkMemory(t, scripts[1].b)
 	sum := scripts[0].b.MemoryUsed() + scripts[1].b.MemoryUsed()
 	if sum != budget.Used() {
 		t.Errorf("engines report %d bytes, budget %d", sum, budget.Used())
@@ -417,5 +440,45 @@ func TestSendMemoryLimit(t *testing.T) {
 	want(t, r, Replace)
 	if got := s.a.MemoryUsed(); got < 1000 || got != budget.Used() {
 		t.Errorf("A charges %d bytes, budget %d", got, budget.Used())
+	}
+}
+
+// TestScenarioMemoryPressure: two real stacks move data both ways with
+// loss (so out-of-order data piles up) through two engines that share a
+// budget far smaller than their windows. The budget holds, bytes are
+// refused and counted, and every byte still arrives intact.
+func TestScenarioMemoryPressure(t *testing.T) {
+	const limit = 64 << 10
+	budget := NewBudget(limit)
+	cfg := Config{Budget: budget}
+	p, ma, mb := newPair(t, pairSetup{
+		cfg:  fastRTO(enginetest.Config{MTU: 1500, AToB: enginetest.Impairment{LossPct: 2}, BToA: enginetest.Impairment{LossPct: 2}}),
+		engA: &cfg, engB: &cfg,
+	})
+	if err := p.Bulk(scenarioCtx(t), false, 443, 4<<20, 4<<20); err != nil {
+		t.Fatalf("%v\nA: %s%s\nB: %s%s", err, ctrSummary(ma.counters()), ma.dump(), ctrSummary(mb.counters()), mb.dump())
+	}
+	ca, cb := ma.counters(), mb.counters()
+	peak := max(ma.peak, mb.peak)
+	t.Logf("peak %d of %d bytes; memory drops A=%d B=%d, pruned A=%d B=%d", peak, limit,
+		ca.Drops[DropMemory], cb.Drops[DropMemory], ca.OOOPruned, cb.OOOPruned)
+	if peak > limit+2*maxPacket {
+		t.Errorf("budget peaked at %d bytes, limit %d", peak, limit)
+	}
+	if ca.Drops[DropMemory]+cb.Drops[DropMemory] == 0 {
+		t.Errorf("no memory_limit drops: the test does not press the budget")
+	}
+	if checkSessions(t, ma, mb) != 1 {
+		t.Error("session ids differ")
+	}
+	checkNoPlaintext(t, p, bulkData(4<<20, 4<<20))
+	ma.mu.Lock()
+	checkMemory(t, ma.e)
+	ma.mu.Unlock()
+	mb.mu.Lock()
+	checkMemory(t, mb.e)
+	mb.mu.Unlock()
+	if used := budget.Used(); used != ma.e.MemoryUsed()+mb.e.MemoryUsed() {
+		t.Errorf("budget %d, engines %d + %d", used, ma.e.MemoryUsed(), mb.e.MemoryUsed())
 	}
 }
