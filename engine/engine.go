@@ -336,7 +336,8 @@ type Engine struct {
 	next Token // last token handed out
 
 	heldTotal int
-	mem       int64 // bytes this engine's flows charge to cfg.Budget
+	mem       int64   // bytes this engine's flows charge to cfg.Budget
+	pool      bufPool // free stream buffers, shared by this engine's flows
 }
 
 // New returns an Engine for cfg (a copy is kept; defaults are filled in).

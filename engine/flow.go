@@ -170,7 +170,8 @@ type flow struct {
 	genStart      time.Time
 	bytesSinceGen uint64
 
-	charged int64 // bytes charged to the budget (Engine.account)
+	charged     int64 // bytes charged to the budget (Engine.account)
+	chargedSend int64 // of which for the sending half
 
 	abortReason AbortReason
 	lastErr     error

@@ -150,6 +150,7 @@ func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
 		}
 	}
 	f := &flow{key: key, mode: mode, created: now, seen: now, heapIdx: -1, urgP: -1}
+	f.snd.q.pool, f.rcv.pend.pool, f.rcv.plain.pool = &e.pool, &e.pool, &e.pool
 	f.active = s.dir == Outbound
 	e.tab.add(f)
 	e.ctr.FlowsTracked++

@@ -129,6 +129,9 @@ func (r *recvHalf) pullOOO() {
 		n := copy(r.ooo, r.ooo[k:])
 		clear(r.ooo[n:])
 		r.ooo = r.ooo[:n]
+		if n == 0 {
+			r.ooo = nil
+		}
 	}
 }
 
@@ -210,19 +213,30 @@ func (r *recvHalf) sackBlocks(dst [][2]uint64, max int) [][2]uint64 {
 	return dst
 }
 
-// growth is how many bytes storing n wire bytes at offset c could add, and
-// whether they would lie beyond a hole (out of order). It is an upper bound
-// (bytes already held out of order are counted again).
+// growth is how much memory storing n wire bytes at offset c could take,
+// and whether they would lie beyond a hole (out of order). In order, it is
+// what the in-order buffer's array grows by to take them and the runs they
+// make contiguous; out of order, n (bytes already held are counted again).
 func (r *recvHalf) growth(c uint64, n int) (add int, ooo bool) {
 	end := r.pend.end()
 	ce := c + uint64(n)
 	switch {
 	case ce <= end:
 		return 0, false
-	case c <= end:
-		return int(ce - end), false
+	case c > end:
+		return n, true
 	}
-	return n, true
+	need := int(ce - end)
+	for _, s := range r.ooo {
+		if s.c0 > ce {
+			break
+		}
+		if s.end() > ce {
+			need += int(s.end() - ce)
+			ce = s.end()
+		}
+	}
+	return r.pend.growth(need), false
 }
 
 // dropOOO discards every out-of-order run (reneging on what was SACKed,
@@ -328,6 +342,9 @@ func (r *recvHalf) advance() {
 	if r.fh == len(r.frames) {
 		r.frames = r.frames[:0]
 		r.fh = 0
+		if cap(r.frames) > keptRecords {
+			r.frames = nil
+		}
 	}
 	r.plain.discard(min(r.pAckLocal, r.pNext))
 }

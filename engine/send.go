@@ -289,6 +289,9 @@ func (h *sendHalf) onAck(c int64) (p int64, ok bool) {
 	if h.fh == len(h.frames) {
 		h.frames = h.frames[:0]
 		h.fh = 0
+		if cap(h.frames) > keptRecords {
+			h.frames = nil
+		}
 	}
 	keep := min(h.cAcked, h.cNext)
 	if fr := h.live(); len(fr) > 0 {
