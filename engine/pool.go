@@ -8,8 +8,8 @@ import "math/bits"
 // it is charged (Budget) whatever its traffic was.
 const (
 	minBufShift  = 12 // smallest buffer: 4 KiB
-	poolMaxShift = 20 // the pool keeps buffers up to 1 MiB
-	poolMaxBytes = 4 << 20
+	poolMaxShift = 22 // the pool keeps buffers up to 4 MiB
+	poolMaxBytes = 16 << 20
 	poolClasses  = poolMaxShift - minBufShift + 1
 )
 
