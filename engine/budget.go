@@ -34,7 +34,7 @@ const (
 // runs. A flow's buffers come from its engine's pool and go back to it as
 // soon as they are empty, so an idle flow holds none. Not counted: the flow
 // itself and records arrays of up to 64 entries (bounded by the flow table),
-// the engine's pool of free buffers (at most 4 MiB per engine), and segments
+// the engine's pool of free buffers (at most 16 MiB per engine), and segments
 // held while keys are missing (Config.MaxHeldPerFlow, MaxHeldTotal).
 //
 // How it is enforced, before bytes are stored: out-of-order bytes are
