@@ -123,7 +123,10 @@ func (e *Engine) peerSACK(f *flow, s *seg, dst [][2]seq.Value) [][2]seq.Value {
 // of the reassembly buffer. It reports false if the flow was aborted.
 func (e *Engine) consume(f *flow, s *seg, now time.Time) bool {
 	if f.keys {
-		f.rcv.plain.reserve(wholeFramesData(f.rcv.inOrder()))
+		// Size the plaintext buffer once for the frames about to be
+		// delivered (decoding stops past MaxFlowBuffer).
+		room := max(e.cfg.MaxFlowBuffer+maxFrameData-f.rcv.plain.size(), 0)
+		f.rcv.plain.reserve(min(wholeFramesData(f.rcv.inOrder()), room))
 	}
 	for {
 		b := f.rcv.inOrder()
