@@ -483,3 +483,50 @@ func TestScenarioMemoryPressure(t *testing.T) {
 		t.Errorf("budget %d, engines %d + %d", used, ma.e.MemoryUsed(), mb.e.MemoryUsed())
 	}
 }
+
+// TestOOOFloodHeap: many flows each pushing out-of-order bytes make the
+// process hold about what the budget allows, not flows x MaxFlowBuffer: the
+// budget counts real memory.
+func TestOOOFloodHeap(t *testing.T) {
+	const (
+		limit   = 8 << 20
+		flows   = 200
+		segSize = 1400
+		segs    = minFlowBuffer / segSize
+	)
+	budget := NewBudget(limit)
+	s := newScript(t, Config{MaxFlowBuffer: minFlowBuffer}, Config{Budget: budget, MaxFlowBuffer: minFlowBuffer, MaxFlows: 2 * flows})
+	for i := 0; i < flows; i++ {
+		s.connect(uint16(20000 + i))
+	}
+	before := heapInUse()
+	p0, ack := cISN.Add(1), sISN.Add(1)
+	for i := 0; i < flows; i++ {
+		s.cli = netip.AddrPortFrom(s.cli.Addr(), uint16(20000+i))
+		s.outA(s.cliSeg(p0, ack, packet.FlagACK, ackOpts, pattern(segSize, 0))) // lost
+		for k := 1; k < segs; k++ {
+			s.inB(s.outA(s.cliSeg(p0.Add(seq.Size(segSize*k)), ack, packet.FlagACK, ackOpts, pattern(segSize, byte(k)))).Packet)
+		}
+	}
+	// A's copies of what it sent are not B's memory.
+	for _, f := range s.a.tab.flows {
+		s.a.forget(f)
+	}
+	s.a = nil
+	grown := int64(heapInUse()) - int64(before)
+	offered := flows * (segs - 1) * segSize
+	t.Logf("offered %d KiB out of order; budget %d KiB used; B's pool %d KiB; heap grew %d KiB",
+		offered>>10, budget.Used()>>10, s.b.pool.bytes>>10, grown>>10)
+	if budget.Used() > limit/4*oooQuarters+2*maxPacket {
+		t.Errorf("budget holds %d bytes", budget.Used())
+	}
+	// What B holds is what it charges, plus its pool of free buffers, plus
+	// slack for the records and the GC.
+	if grown > budget.Used()+int64(s.b.pool.bytes)+limit/4 {
+		t.Errorf("heap grew %d bytes; budget %d, pool %d", grown, budget.Used(), s.b.pool.bytes)
+	}
+	if c := s.b.Counters(); c.Drops[DropMemory] == 0 {
+		t.Errorf("no memory drops")
+	}
+	checkMemory(t, s.b)
+}
