@@ -23,6 +23,7 @@ const (
 	DropInvalid                 // inconsistent segment: data after FIN, ack of unsent data
 	DropRewrite                 // the rewritten segment could not be built
 	DropSendOverflow            // new outbound data past the per-flow bound of unacknowledged frames
+	DropMemory                  // bytes refused because the memory budget is used up (Config.Budget)
 	NumDropReasons              // number of drop reasons
 )
 
@@ -39,6 +40,7 @@ var dropNames = [...]string{
 	DropInvalid:      "invalid",
 	DropRewrite:      "rewrite_failed",
 	DropSendOverflow: "send_overflow",
+	DropMemory:       "memory_limit",
 }
 
 func (r DropReason) String() string {
@@ -68,6 +70,8 @@ const (
 	AbortInitTimeout                 // the key exchange never finished
 	AbortInternal                    // sealing or key derivation failed, or the engine panicked on the flow
 	AbortGuard                       // the caller could not protect the flow (Result.Protect)
+	AbortRekeyFlood                  // the peer's rekeys left too many of our answers unacknowledged
+	AbortRetransmitLimit             // our Init message or rekey frames were never acknowledged
 	NumAbortReasons                  // number of abort reasons
 )
 
@@ -87,6 +91,8 @@ var abortNames = [...]string{
 	AbortInitTimeout:     "init_timeout",
 	AbortInternal:        "internal",
 	AbortGuard:           "guard_failed",
+	AbortRekeyFlood:      "rekey_flood",
+	AbortRetransmitLimit: "retransmit_limit",
 }
 
 func (r AbortReason) String() string {
@@ -198,6 +204,7 @@ type Counters struct {
 	Rekeys      uint64 // rekeys we started or answered
 	Retransmits uint64 // engine-made segments sent again (Init, rekey frames)
 	Redelivered uint64 // plaintext re-delivered to the local stack
+	OOOPruned   uint64 // out-of-order wire bytes discarded to make room under the memory budget
 
 	Drops     [NumDropReasons]uint64
 	Aborts    [NumAbortReasons]uint64
@@ -229,6 +236,7 @@ func (c *Counters) Each(fn func(name string, v uint64)) {
 	fn("rekeys", c.Rekeys)
 	fn("retransmits", c.Retransmits)
 	fn("redelivered", c.Redelivered)
+	fn("ooo_pruned_bytes", c.OOOPruned)
 	for i := DropReason(1); i < NumDropReasons; i++ {
 		fn("drop_"+i.String(), c.Drops[i])
 	}

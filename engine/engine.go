@@ -201,6 +201,16 @@ type Config struct {
 	// segments (Init messages, rekey frames); it doubles up to 8 s
 	// (default 300 ms).
 	InitRTO time.Duration
+	// MaxRetransmits is how many times in a row the engine resends its own
+	// unacknowledged bytes (Init message, rekey frames) before it gives up
+	// and aborts the connection (default 20: about 2 minutes at the 8 s
+	// ceiling). Any acknowledgment of them starts the count again.
+	MaxRetransmits int
+
+	// Budget is the memory budget for stream buffers, shared by every
+	// engine given the same one (nil: a budget of DefaultMemoryLimit for
+	// this engine alone). See Budget.
+	Budget *Budget
 
 	// Events, when set, is called for every connection-level event
 	// (encrypted, fell back, aborted), synchronously from Process or Tick.
@@ -251,6 +261,17 @@ const (
 	engineRSTBudget      = 8 // RSTs a dead flow sends in answer to stragglers
 	redeliverMinInterval = 50 * time.Millisecond
 	sendBufferFactor     = 4 // unacknowledged frames kept per flow: this many MaxFlowBuffer
+	defaultMaxRetransmit = 20
+	// maxEngineFrames bounds the empty frames the engine made itself
+	// (answers to the peer's rekeys, RFC 8548 §3.8) that one flow keeps
+	// unacknowledged. Every rekey must be answered by a frame of its own,
+	// so past the bound the flow is aborted (rekey_flood): an honest peer
+	// rekeys at most a few times per round trip.
+	maxEngineFrames = 64
+	// maxRecvFrames bounds the records of delivered frames one flow keeps
+	// until the local stack acknowledges them; past it, new frames merge
+	// into the last record (the wire ack then advances in larger steps).
+	maxRecvFrames = 1024
 )
 
 // ErrConfig matches errors New returns for an unusable Config.
@@ -313,6 +334,10 @@ func (c *Config) setDefaults() error {
 	setDur(&c.IdleTimeout, defaultIdle)
 	setDur(&c.CloseTimeout, defaultClose)
 	setDur(&c.InitRTO, defaultInitRTO)
+	setInt(&c.MaxRetransmits, defaultMaxRetransmit)
+	if c.Budget == nil {
+		c.Budget = NewBudget(DefaultMemoryLimit)
+	}
 	return nil
 }
 
@@ -328,6 +353,8 @@ type Engine struct {
 	next Token // last token handed out
 
 	heldTotal int
+	mem       int64   // bytes this engine's flows charge to cfg.Budget
+	pool      bufPool // free stream buffers, shared by this engine's flows
 }
 
 // New returns an Engine for cfg (a copy is kept; defaults are filled in).

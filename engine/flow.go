@@ -162,7 +162,8 @@ type flow struct {
 	// Engine retransmission of its own bytes (Init, rekey frames).
 	rtxAt    time.Time
 	rtxRTO   time.Duration
-	rtxTries int
+	rtxTries int    // retransmissions since the engine's bytes last made progress
+	rtxMark  uint64 // snd.engineAcked when rtxTries was last reset
 
 	// Re-delivery of plaintext the local stack has not acknowledged.
 	redeliverAt time.Time
@@ -171,6 +172,9 @@ type flow struct {
 	// Rekey bookkeeping.
 	genStart      time.Time
 	bytesSinceGen uint64
+
+	charged     int64 // bytes charged to the budget (Engine.account)
+	chargedSend int64 // of which for the sending half
 
 	abortReason AbortReason
 	lastErr     error

@@ -44,6 +44,7 @@ func checkInvariants(t *testing.T, e *Engine, r Result) {
 	if h := e.HeldBytes(); h > 32<<10 {
 		t.Fatalf("%d bytes held", h)
 	}
+	checkMemory(t, e)
 	var pkts [][]byte
 	if r.Verdict == Replace {
 		pkts = append(pkts, r.Packet)

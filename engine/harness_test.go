@@ -19,6 +19,7 @@ type middle struct {
 	held  map[Token]heldAt
 	trace [256]string // the last packets seen, for failure reports
 	tn    int
+	peak  int64 // highest Budget().Used() seen after a call
 }
 
 // record keeps a one-line summary of a packet and the engine's answer.
@@ -87,6 +88,7 @@ func (m *middle) Process(dir enginetest.Dir, pkt []byte, now time.Time) (toWire,
 		d = Inbound
 	}
 	r := m.e.Process(pkt, d)
+	m.peak = max(m.peak, m.e.Budget().Used())
 	m.record(d, pkt, r)
 	switch r.Verdict {
 	case Accept:

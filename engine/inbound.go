@@ -54,8 +54,10 @@ func (e *Engine) inEncrypted(f *flow, s *seg, now time.Time) {
 			c = 0
 		}
 		if len(data) > 0 {
-			res = f.rcv.insert(uint64(c), data)
-			if res == insOverflow {
+			if n, ooo := f.rcv.growth(uint64(c), len(data)); (n > 0 || ooo) && !e.admitIn(f, n, ooo) {
+				res = insOverflow // the memory budget is used up: TCP resends
+				e.ctr.Drops[DropMemory]++
+			} else if res = f.rcv.insert(uint64(c), data); res == insOverflow {
 				e.ctr.Drops[DropRecvOverflow]++
 			}
 		}
@@ -120,6 +122,12 @@ func (e *Engine) peerSACK(f *flow, s *seg, dst [][2]seq.Value) [][2]seq.Value {
 // consume takes the peer's Init message and every whole frame at the head
 // of the reassembly buffer. It reports false if the flow was aborted.
 func (e *Engine) consume(f *flow, s *seg, now time.Time) bool {
+	if f.keys {
+		// Size the plaintext buffer once for the frames about to be
+		// delivered (decoding stops past MaxFlowBuffer).
+		room := max(e.cfg.MaxFlowBuffer+maxFrameData-f.rcv.plain.size(), 0)
+		f.rcv.plain.reserve(min(wholeFramesData(f.rcv.inOrder()), room))
+	}
 	for {
 		b := f.rcv.inOrder()
 		if f.needPeerInit() {
@@ -180,12 +188,27 @@ func (e *Engine) consume(f *flow, s *seg, now time.Time) bool {
 		f.rcv.deliver(c0, c0+uint64(n), pl.Data, pl.FIN)
 		f.rcv.consume(n)
 		if pl.Rekey {
-			e.peerRekeyed(f, now)
+			e.peerRekeyed(f, s, now)
 			if f.state.dead() {
 				return false
 			}
 		}
 	}
+}
+
+// wholeFramesData is an upper bound on the plaintext of the whole frames at
+// the start of b (header fields unverified; it only sizes a buffer).
+func wholeFramesData(b []byte) int {
+	n := 0
+	for len(b) >= crypto.FrameHeaderLen {
+		clen := int(binary.BigEndian.Uint16(b[1:3]))
+		if clen < minFrameClen || len(b) < crypto.FrameHeaderLen+clen {
+			break
+		}
+		n += clen - minFrameClen
+		b = b[crypto.FrameHeaderLen+clen:]
+	}
+	return n
 }
 
 var (

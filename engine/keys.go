@@ -219,26 +219,32 @@ func (f *flow) rtxPending() bool {
 	if f.initMsg != nil && !f.snd.initAcked() {
 		return true
 	}
-	pending := false
-	f.snd.unackedEngineFrames(func(*sentFrame) { pending = true })
-	return pending
+	return f.snd.engineLive > 0
 }
 
 // retransmit resends the engine's unacknowledged bytes: the Init message
-// and empty rekey frames. The kernel retransmits everything else.
+// and empty rekey frames, those that follow each other in one segment. The
+// kernel retransmits everything else. After Config.MaxRetransmits
+// retransmissions without progress the peer is taken to be gone (or to
+// refuse our bytes) and the connection is aborted.
 func (e *Engine) retransmit(f *flow, now time.Time) {
 	f.rtxAt = time.Time{}
 	if !f.rtxPending() || !f.state.encrypting() {
 		f.rtxRTO, f.rtxTries = 0, 0
 		return
 	}
+	if f.rtxTries >= e.cfg.MaxRetransmits {
+		f.seen = now // linger for CloseTimeout from the abort, like every aborted flow
+		e.abort(f, nil, AbortRetransmitLimit)
+		return
+	}
 	if f.initMsg != nil && !f.snd.initAcked() {
 		e.toPeer(e.buildToPeer(f, 0, packet.FlagACK|packet.FlagPSH, f.initMsg, false))
 		e.ctr.Retransmits++
 	}
-	f.snd.unackedEngineFrames(func(fr *sentFrame) {
-		if b, err := f.snd.bytes(fr.c0, fr.c1); err == nil {
-			e.toPeer(e.buildToPeer(f, int64(fr.c0), packet.FlagACK|packet.FlagPSH, b, false))
+	f.snd.engineRuns(int(f.pmss()), func(c0, c1 uint64) {
+		if b, err := f.snd.bytes(c0, c1); err == nil {
+			e.toPeer(e.buildToPeer(f, int64(c0), packet.FlagACK|packet.FlagPSH, b, false))
 			e.ctr.Retransmits++
 		}
 	})
@@ -247,11 +253,22 @@ func (e *Engine) retransmit(f *flow, now time.Time) {
 	f.rtxAt = now.Add(f.rtxRTO)
 }
 
-// ackedByPeer stops the retransmission timer once nothing is pending.
+// ackedByPeer stops the retransmission timer once nothing is pending, and
+// starts the count of retransmissions again when the peer acknowledged
+// some of the engine's frames.
 func (e *Engine) ackedByPeer(f *flow) {
-	if !f.rtxAt.IsZero() && !f.rtxPending() {
+	if f.rtxAt.IsZero() {
+		return
+	}
+	if !f.rtxPending() {
 		f.rtxAt = time.Time{}
 		f.rtxRTO, f.rtxTries = 0, 0
+		f.rtxMark = f.snd.engineAcked
+		return
+	}
+	if f.snd.engineAcked != f.rtxMark {
+		f.rtxMark = f.snd.engineAcked
+		f.rtxTries = 0
 	}
 }
 
@@ -274,7 +291,7 @@ func (e *Engine) maybeRekey(f *flow, now time.Time) {
 // peerRekeyed answers a verified rekey frame of the peer (RFC 8548 §3.8):
 // raise our generation to match and, unless our FIN went out, send a frame
 // under it at once (an empty one made by the engine).
-func (e *Engine) peerRekeyed(f *flow, now time.Time) {
+func (e *Engine) peerRekeyed(f *flow, s *seg, now time.Time) {
 	if f.enc.Generation() >= f.open.gen {
 		e.eraseOldKeys(f)
 		return
@@ -288,9 +305,15 @@ func (e *Engine) peerRekeyed(f *flow, now time.Time) {
 	if f.snd.fin {
 		return
 	}
+	if f.snd.engineLive >= maxEngineFrames {
+		// Each rekey needs an answer of its own, and the peer acknowledges
+		// none of them: a flood, not a peer keeping its keys fresh.
+		e.abort(f, s, AbortRekeyFlood)
+		return
+	}
 	c0, c1, err := f.snd.appendEmpty(frameSpec{})
 	if err != nil {
-		e.abortErr(f, nil, AbortInternal, err)
+		e.abortErr(f, s, AbortInternal, err)
 		return
 	}
 	if b, err := f.snd.bytes(c0, c1); err == nil {

@@ -182,6 +182,11 @@ func (e *Engine) frameOut(f *flow, s *seg, h *hdr, now time.Time) ([]byte, DropR
 		if sh.buffered()+len(fresh) > sendBufferFactor*e.cfg.MaxFlowBuffer {
 			return nil, DropSendOverflow // the peer acknowledges nothing: TCP resends later
 		}
+		wire := len(fresh) + (len(fresh)/max(sh.chunk, 1)+1)*(frameHdrURG+frameTag)
+		if !e.admitOut(f, sh.q.growth(wire)) {
+			return nil, DropMemory
+		}
+		sh.q.reserve(wire)
 		e.maybeRekey(f, now)
 		if err := sh.frame(fresh, fin, urgAt); err != nil {
 			e.abortErr(f, s, AbortInternal, err)

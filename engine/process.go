@@ -64,6 +64,7 @@ func (e *Engine) Process(pkt []byte, dir Dir) Result {
 	}
 	f.seen = now
 	e.dispatch(f, &s, now)
+	e.account(f)
 	e.settle(f, now)
 	return e.finish()
 }
@@ -125,6 +126,7 @@ func (e *Engine) Tick(now time.Time) Result {
 			break
 		}
 		e.onTimer(f, now)
+		e.account(f)
 		e.settle(f, now)
 	}
 	return e.finishTick()
@@ -160,6 +162,7 @@ func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
 		}
 	}
 	f := &flow{key: key, mode: mode, created: now, seen: now, heapIdx: -1, urgP: -1}
+	f.snd.q.pool, f.rcv.pend.pool, f.rcv.plain.pool = &e.pool, &e.pool, &e.pool
 	f.active = s.dir == Outbound
 	e.tab.add(f)
 	e.ctr.FlowsTracked++
@@ -181,6 +184,7 @@ func (e *Engine) forget(f *flow) {
 	f.addTraffic(&e.ctr)
 	e.dropHeld(f, DropDead)
 	f.release()
+	e.account(f)
 	e.tab.remove(f)
 }
 

@@ -129,6 +129,9 @@ func (r *recvHalf) pullOOO() {
 		n := copy(r.ooo, r.ooo[k:])
 		clear(r.ooo[n:])
 		r.ooo = r.ooo[:n]
+		if n == 0 {
+			r.ooo = nil
+		}
 	}
 }
 
@@ -210,19 +213,69 @@ func (r *recvHalf) sackBlocks(dst [][2]uint64, max int) [][2]uint64 {
 	return dst
 }
 
+// growth is how much memory storing n wire bytes at offset c could take,
+// and whether they would lie beyond a hole (out of order). In order, it is
+// what the in-order buffer's array grows by to take them and the runs they
+// make contiguous; out of order, n (bytes already held are counted again).
+func (r *recvHalf) growth(c uint64, n int) (add int, ooo bool) {
+	end := r.pend.end()
+	ce := c + uint64(n)
+	switch {
+	case ce <= end:
+		return 0, false
+	case c > end:
+		return n, true
+	}
+	need := int(ce - end)
+	for _, s := range r.ooo {
+		if s.c0 > ce {
+			break
+		}
+		if s.end() > ce {
+			need += int(s.end() - ce)
+			ce = s.end()
+		}
+	}
+	return r.pend.growth(need), false
+}
+
+// dropOOO discards every out-of-order run (reneging on what was SACKed,
+// RFC 2018 §8: the peer keeps SACKed data until it is acknowledged).
+func (r *recvHalf) dropOOO() {
+	r.ooo = nil
+	r.oooBytes = 0
+}
+
 // consume drops n in-order bytes at cBase (an Init message or a frame).
 func (r *recvHalf) consume(n int) { r.pend.discard(r.cBase() + uint64(n)) }
 
 // deliver records a verified frame [c0,c1) that was consumed and whose
 // plaintext data now goes to the local stack at P offset pNext.
+//
+// The records are bounded: an empty frame (no data, no FINp) merges into
+// the record before it, since it is acknowledged with it anyway, and past
+// maxRecvFrames every frame does, so that the local stack's
+// acknowledgment of the merged record's end acknowledges all of it on the
+// wire. A peer's flood of empty frames thus costs no memory, and one of
+// tiny frames at most maxRecvFrames records.
 func (r *recvHalf) deliver(c0, c1 uint64, data []byte, fin bool) {
 	f := recvFrame{c0: c0, c1: c1, p0: r.pNext, p1: r.pNext + uint64(len(data)), fin: fin}
-	if r.fh > 0 && len(r.frames) == cap(r.frames) && r.fh >= len(r.frames)/2 {
-		n := copy(r.frames, r.frames[r.fh:])
-		r.frames = r.frames[:n]
-		r.fh = 0
+	merged := false
+	if live := len(r.frames) - r.fh; live > 0 {
+		last := &r.frames[len(r.frames)-1]
+		if !last.fin && last.c1 == c0 && last.p1 == f.p0 && ((len(data) == 0 && !fin) || live >= maxRecvFrames) {
+			last.c1, last.p1, last.fin = c1, f.p1, fin
+			merged = true
+		}
 	}
-	r.frames = append(r.frames, f)
+	if !merged {
+		if r.fh > 0 && len(r.frames) == cap(r.frames) && r.fh >= len(r.frames)/2 {
+			n := copy(r.frames, r.frames[r.fh:])
+			r.frames = r.frames[:n]
+			r.fh = 0
+		}
+		r.frames = append(r.frames, f)
+	}
 	r.plain.write(data)
 	r.pNext = f.p1
 	r.finFrame = fin
@@ -289,6 +342,9 @@ func (r *recvHalf) advance() {
 	if r.fh == len(r.frames) {
 		r.frames = r.frames[:0]
 		r.fh = 0
+		if cap(r.frames) > keptRecords {
+			r.frames = nil
+		}
 	}
 	r.plain.discard(min(r.pAckLocal, r.pNext))
 }

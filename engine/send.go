@@ -76,6 +76,9 @@ type sendHalf struct {
 
 	frameCount uint64 // frames made, for Snapshot
 	bytesOut   uint64 // plaintext bytes framed
+
+	engineLive  int    // live frames the engine made (engine set)
+	engineAcked uint64 // engine-made frames the peer acknowledged, ever
 }
 
 // init prepares the half for a stream with SYN isn whose C stream opens
@@ -231,6 +234,9 @@ func (h *sendHalf) appendFrame(spec frameSpec, data []byte, engine bool) error {
 		f.hdr = frameHdrURG
 	}
 	h.pushFrame(f)
+	if engine {
+		h.engineLive++
+	}
 	h.pNext, h.cNext = f.p1, f.c1
 	h.fin = spec.fin
 	h.frameCount++
@@ -273,12 +279,19 @@ func (h *sendHalf) onAck(c int64) (p int64, ok bool) {
 	fr := h.live()
 	k := 0
 	for k < len(fr) && fr[k].c1 <= h.cAcked {
+		if fr[k].engine {
+			h.engineLive--
+			h.engineAcked++
+		}
 		k++
 	}
 	h.fh += k
 	if h.fh == len(h.frames) {
 		h.frames = h.frames[:0]
 		h.fh = 0
+		if cap(h.frames) > keptRecords {
+			h.frames = nil
+		}
 	}
 	keep := min(h.cAcked, h.cNext)
 	if fr := h.live(); len(fr) > 0 {
@@ -354,13 +367,30 @@ func (f *sentFrame) pAt(c uint64) uint64 {
 	return min(f.p0+(c-d), f.p1)
 }
 
-// unackedEngineFrames calls fn for each live frame the engine made itself.
-func (h *sendHalf) unackedEngineFrames(fn func(f *sentFrame)) {
-	fr := h.live()
-	for i := range fr {
-		if fr[i].engine {
-			fn(&fr[i])
+// engineRuns calls fn for the wire ranges of the live frames the engine
+// made itself, joining frames that follow each other in the stream into
+// runs of at most max bytes (a frame longer than max is a run of its own).
+func (h *sendHalf) engineRuns(max int, fn func(c0, c1 uint64)) {
+	if h.engineLive == 0 {
+		return
+	}
+	var c0, c1 uint64
+	open := false
+	for _, f := range h.live() {
+		if !f.engine {
+			continue
 		}
+		if open && f.c0 == c1 && f.c1-c0 <= uint64(max) {
+			c1 = f.c1
+			continue
+		}
+		if open {
+			fn(c0, c1)
+		}
+		c0, c1, open = f.c0, f.c1, true
+	}
+	if open {
+		fn(c0, c1)
 	}
 }
 
@@ -369,4 +399,5 @@ func (h *sendHalf) release() {
 	h.q.release()
 	h.frames = nil
 	h.fh = 0
+	h.engineLive = 0
 }

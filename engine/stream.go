@@ -25,12 +25,19 @@ func offAt(isn seq.Value, ref uint64, v seq.Value) int64 {
 // byteQueue holds the bytes [base, base+len) of a stream. Bytes are appended
 // at the end and discarded from the front; the backing array is compacted
 // when the discarded prefix grows past half of it, so both are amortised
-// O(1).
+// O(1). With a pool, backing arrays come from it in power-of-two sizes, go
+// back to it when the queue empties, and are replaced by a smaller one when
+// the queue holds under a quarter of theirs, so that the array a queue
+// keeps stays within a small factor of the bytes it holds.
 type byteQueue struct {
 	buf  []byte
 	head int
-	base uint64 // stream offset of buf[head]
+	base uint64   // stream offset of buf[head]
+	pool *bufPool // nil: plain allocation, arrays kept until release
 }
+
+// capacity is the size of the backing array.
+func (q *byteQueue) capacity() int { return cap(q.buf) }
 
 // start is the offset of the first held byte.
 func (q *byteQueue) start() uint64 { return q.base }
@@ -50,15 +57,53 @@ func (q *byteQueue) reset(off uint64) {
 
 // write appends b.
 func (q *byteQueue) write(b []byte) {
-	q.compact(len(b))
+	q.reserve(len(b))
 	q.buf = append(q.buf, b...)
 }
 
 // tail returns the backing slice positioned for appending at least n bytes;
 // the caller appends to it and hands the result to commit.
 func (q *byteQueue) tail(n int) []byte {
-	q.compact(n)
+	q.reserve(n)
 	return q.buf
+}
+
+// reserve makes room for n more bytes. Callers that append in pieces
+// reserve the whole first, so that the array is sized once.
+func (q *byteQueue) reserve(n int) {
+	q.compact(n)
+	if q.pool == nil || len(q.buf)+n <= cap(q.buf) {
+		return
+	}
+	q.move(q.size() + n)
+}
+
+// shrinkAbove: an array larger than this is replaced by a smaller one once
+// the queue holds under a quarter of it. Smaller arrays (one segment's
+// worth) are kept until the queue empties, so the common path, where a
+// segment's frames are consumed one by one, copies nothing.
+const shrinkAbove = 64 << 10
+
+// growth is how many bytes the backing array grows by when n more bytes
+// are written.
+func (q *byteQueue) growth(n int) int {
+	if q.pool == nil {
+		return n
+	}
+	need := q.size() + n
+	if need <= cap(q.buf) {
+		return 0 // it fits, compacted if need be
+	}
+	_, size := bufClass(need)
+	return size - cap(q.buf)
+}
+
+// move puts the held bytes at the start of a pooled array of at least n
+// bytes and gives the old array back.
+func (q *byteQueue) move(n int) {
+	nb := append(q.pool.get(n), q.buf[q.head:]...)
+	q.pool.put(q.buf)
+	q.buf, q.head = nb, 0
 }
 
 // commit installs a slice returned by tail after the caller appended to it.
@@ -81,10 +126,17 @@ func (q *byteQueue) discard(off uint64) {
 		q.base = off
 		q.buf = q.buf[:0]
 		q.head = 0
+		if q.pool != nil && q.buf != nil {
+			q.pool.put(q.buf)
+			q.buf = nil
+		}
 		return
 	}
 	q.head += int(off - q.base)
 	q.base = off
+	if q.pool != nil && cap(q.buf) > shrinkAbove && q.size() < cap(q.buf)/4 {
+		q.move(2 * q.size())
+	}
 }
 
 // compact makes room for n more bytes, reusing the discarded prefix when it
@@ -109,6 +161,7 @@ func (q *byteQueue) compact(n int) {
 // release frees the backing array (used when a flow closes or is evicted).
 func (q *byteQueue) release() {
 	q.base = q.end()
+	q.pool.put(q.buf)
 	q.buf = nil
 	q.head = 0
 }

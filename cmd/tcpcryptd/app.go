@@ -58,6 +58,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "rekey-bytes", DefaultText: "never", Usage: "rekey after `BYTES` sent under one key (suffix K, M or G)"},
 		&cli.DurationFlag{Name: "rekey-interval", DefaultText: "never", Usage: "rekey keys older than `DURATION` (e.g. 1h) when more data is sent"},
 		&cli.IntFlag{Name: "max-flows", DefaultText: "65536 per worker", Usage: "track at most `N` connections at once, over all workers"},
+		&cli.StringFlag{Name: "memory-limit", DefaultText: "256M", Usage: "keep at most `BYTES` (suffix K, M or G) in connection buffers, over all workers; past it, segments are dropped for TCP to resend, out-of-order ones first"},
 		&cli.StringFlag{Name: "keylog", Usage: "append session secrets to `FILE` for debugging; DEFEATS THE ENCRYPTION for anyone who reads it"},
 		&cli.StringFlag{Name: "check-listen", Usage: "run a check server on `ADDR` (ip:port or :port) that tells clients their session id"},
 		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at http://`ADDR`/metrics (ip:port or :port, e.g. 127.0.0.1:9464)"},

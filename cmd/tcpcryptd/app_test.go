@@ -81,7 +81,7 @@ func TestClassicFlags(t *testing.T) {
 	code, _, errs, cfg := capture(t, "-p", "7463-7466", "-u", ":7777", "-vv", "-s", "check.example:9", "-f",
 		"--rule", "443", "--rule", "25:remote:required@10.0.0.0/8", "--workers", "3", "--fail-closed",
 		"--teps", "x448,p521", "--aeads", "chacha20poly1305", "--resumption=false", "--rekey-bytes", "1G",
-		"--rekey-interval", "10m", "--max-flows", "1000", "--keylog", "/tmp/k", "--check-listen", ":7",
+		"--rekey-interval", "10m", "--max-flows", "1000", "--memory-limit", "64M", "--keylog", "/tmp/k", "--check-listen", ":7",
 		"--state", "/tmp/s.json")
 	if code != 0 || cfg == nil {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -89,7 +89,7 @@ func TestClassicFlags(t *testing.T) {
 	if cfg.QueueNum != 7463 || cfg.QueueCount != 4 || cfg.Control != ":7777" || cfg.Verbosity != 2 ||
 		cfg.CheckServer != "check.example:9" || !cfg.NoCheck || len(cfg.Rules) != 2 || cfg.Workers != 3 ||
 		cfg.FailOpen || len(cfg.TEPs) != 2 || cfg.TEPs[0] != crypto.TEPX448 || len(cfg.AEADs) != 1 ||
-		cfg.Resumption || cfg.RekeyBytes != 1<<30 || cfg.RekeyInterval.Minutes() != 10 || cfg.MaxFlows != 1000 ||
+		cfg.Resumption || cfg.RekeyBytes != 1<<30 || cfg.RekeyInterval.Minutes() != 10 || cfg.MaxFlows != 1000 || cfg.MemoryLimit != 64<<20 ||
 		cfg.KeyLog != "/tmp/k" || cfg.CheckListen != ":7" || cfg.StateFile != "/tmp/s.json" {
 		t.Errorf("config: %+v", cfg)
 	}
@@ -120,6 +120,7 @@ func TestBadValues(t *testing.T) {
 		{[]string{"--aeads", "des"}, "unknown AEAD"},
 		{[]string{"--rekey-bytes", "lots"}, "rekey-bytes"},
 		{[]string{"--rekey-interval", "soon"}, "rekey-interval"},
+		{[]string{"--memory-limit", "1K"}, "memory-limit"},
 		{[]string{"--fail-open", "--fail-closed"}, "exclude each other"},
 		{[]string{"-s", "host:0"}, "check-server"},
 		{[]string{"--check-listen", "nowhere"}, "check-listen"},

@@ -336,3 +336,34 @@ func TestReload(t *testing.T) {
 		t.Errorf("diffRules = %v, %v", added, removed)
 	}
 }
+
+// Every worker's engine draws on one memory budget of --memory-limit bytes
+// (the engine's default when unset), and a change needs a restart.
+func TestEnginesShareMemoryBudget(t *testing.T) {
+	for _, tt := range []struct {
+		limit uint64
+		want  int64
+	}{{0, engine.DefaultMemoryLimit}, {64 << 20, 64 << 20}} {
+		cfg := DefaultConfig()
+		cfg.MemoryLimit = tt.limit
+		d := newDaemon(cfg, slog.New(slog.DiscardHandler))
+		var budgets []*engine.Budget
+		for range 3 {
+			e, err := engine.New(d.engineConfig(cfg, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			budgets = append(budgets, e.Budget())
+		}
+		for _, b := range budgets {
+			if b != budgets[0] || b.Limit() != tt.want {
+				t.Errorf("memory-limit %d: engine budget %p of %d bytes, want one shared budget of %d", tt.limit, b, b.Limit(), tt.want)
+			}
+		}
+	}
+	b := DefaultConfig()
+	b.MemoryLimit = 1 << 30
+	if got := restartOnly(DefaultConfig(), b); !slices.Contains(got, "memory-limit") {
+		t.Errorf("restartOnly = %v, want memory-limit", got)
+	}
+}

@@ -29,6 +29,9 @@ const (
 	// one (-s host). It is the echo port, which tcpcrypt check servers have
 	// traditionally used.
 	DefaultCheckPort = 7
+	// minMemoryLimit is the smallest memory-limit accepted: below it a few
+	// connections would fill the budget.
+	minMemoryLimit = 1 << 20
 )
 
 // Config is everything the daemon is told at start. Its settings have names
@@ -82,6 +85,10 @@ type Config struct {
 	// MaxFlows bounds the tracked connections over all workers (setting
 	// "max-flows"; 0: the engine's default per worker).
 	MaxFlows int
+	// MemoryLimit is the memory budget, in bytes, for the stream buffers of
+	// every connection over all workers (setting "memory-limit", with an
+	// optional K, M or G suffix; 0: engine.DefaultMemoryLimit).
+	MemoryLimit uint64
 	// KeyLog, when set, is a file that receives the session secrets, for
 	// debugging with a packet analyser (setting "keylog"). It defeats the
 	// encryption for anyone who can read it.
@@ -110,7 +117,7 @@ func DefaultConfig() Config {
 var Keys = []string{
 	"queue", "control", "verbose", "check-server", "no-check", "state", "rule",
 	"workers", "fail-open", "fail-closed", "teps", "aeads", "resumption",
-	"rekey-bytes", "rekey-interval", "max-flows", "keylog", "check-listen", "metrics",
+	"rekey-bytes", "rekey-interval", "max-flows", "memory-limit", "keylog", "check-listen", "metrics",
 }
 
 // Set applies setting key from its text form. "rule" appends; every other
@@ -175,6 +182,11 @@ func (c *Config) Set(key, value string) error {
 		}
 	case "max-flows":
 		c.MaxFlows, err = parseCount(value, 1<<24)
+	case "memory-limit":
+		c.MemoryLimit, err = parseSize(value)
+		if err == nil && c.MemoryLimit < minMemoryLimit {
+			err = fmt.Errorf("want at least %d bytes (1M)", minMemoryLimit)
+		}
 	case "keylog":
 		c.KeyLog = value
 	case "check-listen":

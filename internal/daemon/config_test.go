@@ -104,6 +104,10 @@ func TestConfigSet(t *testing.T) {
 		{key: "rekey-interval", val: "90s", check: func(c Config) bool { return c.RekeyInterval == 90*time.Second }},
 		{key: "rekey-interval", val: "-1s", wantErr: true},
 		{key: "max-flows", val: "1000", check: func(c Config) bool { return c.MaxFlows == 1000 }},
+		{key: "memory-limit", val: "512M", check: func(c Config) bool { return c.MemoryLimit == 512<<20 }},
+		{key: "memory-limit", val: "2G", check: func(c Config) bool { return c.MemoryLimit == 2<<30 }},
+		{key: "memory-limit", val: "64K", wantErr: true},
+		{key: "memory-limit", val: "lots", wantErr: true},
 		{key: "keylog", val: "/tmp/k", check: func(c Config) bool { return c.KeyLog == "/tmp/k" }},
 		{key: "check-listen", val: ":7", check: func(c Config) bool { return c.CheckListen == ":7" }},
 		{key: "check-listen", val: "[::1]:7", check: func(c Config) bool { return c.CheckListen == "[::1]:7" }},
@@ -142,7 +146,7 @@ func TestEveryKeyIsSettable(t *testing.T) {
 		"queue": "1", "control": "/x", "verbose": "1", "check-server": "h", "no-check": "true",
 		"state": "/s", "rule": "1", "workers": "1", "fail-open": "true", "fail-closed": "true",
 		"teps": "x25519", "aeads": "aes128gcm", "resumption": "true", "rekey-bytes": "1",
-		"rekey-interval": "1s", "max-flows": "1", "keylog": "/k", "check-listen": ":1", "metrics": "127.0.0.1:9464",
+		"rekey-interval": "1s", "max-flows": "1", "memory-limit": "1M", "keylog": "/k", "check-listen": ":1", "metrics": "127.0.0.1:9464",
 	}
 	for _, k := range Keys {
 		v, ok := samples[k]

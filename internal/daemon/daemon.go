@@ -76,6 +76,10 @@ type Daemon struct {
 	// guard releases the flows of check connections that the checks make
 	// the engines forget (set by Run; nil in unit tests).
 	guard interface{ Unprotect(...engine.Flow) error }
+
+	// budget is the memory budget every worker's engine shares
+	// (--memory-limit).
+	budget *engine.Budget
 }
 
 // newDaemon makes a Daemon without kernel resources (for Run and tests).
@@ -86,6 +90,7 @@ func newDaemon(cfg Config, log *slog.Logger) *Daemon {
 	d.events = newEventLogger(log, time.Now)
 	d.events.handshakes = new(metrics.Handshakes)
 	d.policy.cur.Store(&Matcher{})
+	d.budget = engine.NewBudget(int64(min(cfg.MemoryLimit, 1<<62)))
 	return d
 }
 
@@ -104,6 +109,7 @@ func (d *Daemon) engineConfig(cfg Config, cache *crypto.Cache) engine.Config {
 		AEADs:         cfg.AEADs,
 		RekeyBytes:    cfg.RekeyBytes,
 		RekeyInterval: cfg.RekeyInterval,
+		Budget:        d.budget,
 	}
 	if d.events != nil {
 		ec.Events = d.events.Event
@@ -349,7 +355,7 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("control server listening", "address", cfg.Control)
 
 	if cfg.Metrics != "" {
-		ms, err := listenMetrics(cfg, disp, d.events.handshakes, log)
+		ms, err := listenMetrics(cfg, disp, d.events.handshakes, d.budget, log)
 		if err != nil {
 			scancel()
 			wg.Wait()
@@ -414,10 +420,11 @@ loop:
 
 // listenMetrics opens the Prometheus endpoint (--metrics). Its collector
 // reads the engines through disp at scrape time, like Status.
-func listenMetrics(cfg Config, disp *nfq.Dispatcher, hs *metrics.Handshakes, log *slog.Logger) (*metrics.Server, error) {
+func listenMetrics(cfg Config, disp *nfq.Dispatcher, hs *metrics.Handshakes, budget *engine.Budget, log *slog.Logger) (*metrics.Server, error) {
 	reg, err := metrics.NewRegistry(metrics.Options{
 		Source:     metrics.FromDispatcher(disp),
 		Handshakes: hs,
+		Memory:     budget,
 		Queues:     cfg.queues(),
 	})
 	if err != nil {
@@ -499,6 +506,7 @@ func restartOnly(a, b Config) []string {
 	add("rekey-bytes", a.RekeyBytes == b.RekeyBytes)
 	add("rekey-interval", a.RekeyInterval == b.RekeyInterval)
 	add("max-flows", a.MaxFlows == b.MaxFlows)
+	add("memory-limit", a.MemoryLimit == b.MemoryLimit)
 	add("keylog", a.KeyLog == b.KeyLog)
 	add("check-listen", a.CheckListen == b.CheckListen)
 	add("metrics", a.Metrics == b.Metrics)

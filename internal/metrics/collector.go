@@ -25,6 +25,10 @@ type Options struct {
 	Source Source
 	// Handshakes, when set, is exported as tcpcrypt_handshakes_total.
 	Handshakes *Handshakes
+	// Memory, when set, is the engines' shared memory budget (an
+	// *engine.Budget), exported as tcpcrypt_memory_bytes and
+	// tcpcrypt_memory_limit_bytes.
+	Memory Memory
 	// QueueFile is the kernel's queue list ("": DefaultQueueFile). A file
 	// that does not exist exports no kernel queue metrics.
 	QueueFile string
@@ -34,6 +38,14 @@ type Options struct {
 	// Timeout bounds a scrape's wait for the workers (0: DefaultTimeout).
 	Timeout time.Duration
 }
+
+// Memory is what a Collector reads of the engines' memory budget.
+type Memory interface {
+	Used() int64
+	Limit() int64
+}
+
+var _ Memory = (*engine.Budget)(nil)
 
 // Collector is a prometheus.Collector that reads its Source at scrape time.
 // Metric names and labels are listed in docs/tcpcryptd.md ("Metrics").
@@ -91,6 +103,12 @@ var (
 		"Engine-made segments sent again (Init messages, rekey frames).")
 	descRedelivered = desc("redelivered_total",
 		"Segments of plaintext delivered again to the local stack.")
+	descOOOPruned = desc("ooo_pruned_bytes_total",
+		"Out-of-order bytes discarded to make room for in-order data under the memory limit.")
+	descMemory = desc("memory_bytes",
+		"Bytes the engines keep in connection stream buffers right now (counted against --memory-limit).")
+	descMemoryLimit = desc("memory_limit_bytes",
+		"The engines' memory budget for connection stream buffers (--memory-limit).")
 
 	descNFQPackets = desc("nfq_packets_total",
 		"Packets read from the queues, by direction (in: LOCAL_IN, out: LOCAL_OUT).", "direction")
@@ -134,6 +152,7 @@ var (
 var allDescs = []*prometheus.Desc{
 	descConnections, descHandshakes, descVerifyFail, descDrops, descFlows, descSegments,
 	descFlowsTracked, descFlowsEnded, descFrames, descBytes, descRekeys, descRetransmits, descRedelivered,
+	descOOOPruned, descMemory, descMemoryLimit,
 	descNFQPackets, descVerdicts, descHeldTotal, descHeld, descInjected, descInjectErrors,
 	descProtected, descGuardErrors, descPanics,
 	descENOBUFS, descNFQErrors, descVerdictLatency, descKernelDropped, descKernelUserDropped,
@@ -158,6 +177,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(descConnections, err)
 	} else {
 		collectEngine(ch, &ec, flows)
+	}
+	if m := c.o.Memory; m != nil {
+		gauge(ch, descMemory, float64(m.Used()))
+		gauge(ch, descMemoryLimit, float64(m.Limit()))
 	}
 	c.o.Handshakes.Each(func(tep, aead string, n uint64) {
 		counter(ch, descHandshakes, n, tep, aead)
@@ -198,6 +221,7 @@ func collectEngine(ch chan<- prometheus.Metric, c *engine.Counters, flows int) {
 	counter(ch, descRekeys, c.Rekeys)
 	counter(ch, descRetransmits, c.Retransmits)
 	counter(ch, descRedelivered, c.Redelivered)
+	counter(ch, descOOOPruned, c.OOOPruned)
 }
 
 // collectNFQ exports the queue readers' counters, and tcpcrypt_drops_total,

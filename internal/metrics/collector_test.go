@@ -41,6 +41,10 @@ func newFake() *fakeSource {
 	f.ec.Aborts[engine.AbortAuth] = 4
 	f.ec.Aborts[engine.AbortIdle] = 1
 	f.ec.Drops[engine.DropGap] = 5
+	f.ec.Drops[engine.DropMemory] = 16
+	f.ec.Aborts[engine.AbortRekeyFlood] = 17
+	f.ec.Aborts[engine.AbortRetransmitLimit] = 18
+	f.ec.OOOPruned = 19
 	f.ec.PacketsIn, f.ec.PacketsOut = 20, 21
 	f.ec.FlowsTracked, f.ec.FlowsClosed, f.ec.FlowsEvicted, f.ec.FlowsExpired = 12, 9, 1, 2
 	f.ec.Rekeys, f.ec.Retransmits, f.ec.Redelivered = 13, 14, 15
@@ -69,7 +73,34 @@ func newTestCollector(src Source) *Collector {
 	hs.Inc(x25519, aes128)
 	hs.Inc("TCPCRYPT_ECDHE_P256", "AEAD_CHACHA20_POLY1305")
 	return NewCollector(Options{Source: src, Handshakes: hs, QueueFile: "testdata/nfnetlink_queue",
-		Queues: []uint16{7463, 7464}})
+		Queues: []uint16{7463, 7464}, Memory: fakeMemory{used: 1234, limit: 4096}})
+}
+
+type fakeMemory struct{ used, limit int64 }
+
+func (m fakeMemory) Used() int64  { return m.used }
+func (m fakeMemory) Limit() int64 { return m.limit }
+
+// Without Options.Memory no memory series is exported; with a real Budget
+// its limit is.
+func TestCollectorMemory(t *testing.T) {
+	for _, mem := range []Memory{nil, engine.NewBudget(3 << 20)} {
+		got, err := gather(t, NewCollector(Options{Source: newFake(), QueueFile: "testdata/nfnetlink_queue", Memory: mem}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lim, ok := got[`tcpcrypt_memory_limit_bytes{}`]
+		used, okUsed := got[`tcpcrypt_memory_bytes{}`]
+		if mem == nil {
+			if ok || okUsed {
+				t.Errorf("memory series without a budget")
+			}
+			continue
+		}
+		if !ok || !okUsed || lim != 3<<20 || used != 0 {
+			t.Errorf("memory series: limit %v (%v), used %v (%v)", lim, ok, used, okUsed)
+		}
+	}
 }
 
 // series flattens gathered families to "name{l="v",...}" -> value.
@@ -141,6 +172,12 @@ func TestCollectorValues(t *testing.T) {
 		{`tcpcrypt_rekeys_total{}`, 13},
 		{`tcpcrypt_retransmits_total{}`, 14},
 		{`tcpcrypt_redelivered_total{}`, 15},
+		{`tcpcrypt_drops_total{reason="memory_limit"}`, 16},
+		{`tcpcrypt_connections_total{outcome="aborted",reason="rekey_flood"}`, 17},
+		{`tcpcrypt_connections_total{outcome="aborted",reason="retransmit_limit"}`, 18},
+		{`tcpcrypt_ooo_pruned_bytes_total{}`, 19},
+		{`tcpcrypt_memory_bytes{}`, 1234},
+		{`tcpcrypt_memory_limit_bytes{}`, 4096},
 		{`tcpcrypt_nfq_packets_total{direction="in"}`, 10},
 		{`tcpcrypt_nfq_packets_total{direction="out"}`, 11},
 		{`tcpcrypt_nfq_verdicts_total{verdict="accept"}`, 30},

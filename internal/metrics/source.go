@@ -78,6 +78,7 @@ func AddCounters(dst, src *engine.Counters) {
 	dst.Rekeys += src.Rekeys
 	dst.Retransmits += src.Retransmits
 	dst.Redelivered += src.Redelivered
+	dst.OOOPruned += src.OOOPruned
 	for i := range dst.Drops {
 		dst.Drops[i] += src.Drops[i]
 	}
