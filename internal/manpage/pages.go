@@ -66,7 +66,7 @@ func Tcpcryptd() Page {
 			{"CONTROL SOCKET", controlSocketBody},
 			{"START-UP CHECK", "Once the rules are in place the daemon proves that it really encrypts, logs the outcome and shows it in `tcpcryptctl status` (passed, failed or skipped, with a detail).\n" +
 				"\n" +
-				"- By default it runs a loopback self-test: it listens on a throwaway port of 127.0.0.1 (and ::1 when present), covers it with a temporary rule, connects to itself, and requires both ends to report the same session id with opposite roles.\n" +
+				"- By default it runs a loopback self-test: it listens on a throwaway port of 127.0.0.1 (and ::1 when present), covers it with a temporary rule, connects to itself, and requires both ends to report the same session id with opposite roles. The temporary rules are applied in one change and removed in one change, after the check connections have closed through the daemon and their flows have been forgotten, so `tcnetstat` lists none of them afterwards.\n" +
 				"- `-s` *HOST*[:*PORT*] asks a remote check server instead (port 7 by default): the server reports the session id it sees and the daemon compares it with its own. The name is resolved only when this check runs.\n" +
 				"- `-f` skips the check, and never causes a name lookup.\n" +
 				"\n" +
