@@ -13,7 +13,9 @@ all: build
 build:
 	$(GO) build $(PKGS)
 
-# The whole suite: formatting, vet, staticcheck, then every test with the race detector.
+# The whole suite: formatting, vet, staticcheck, the conformance table's citations (and, where
+# the protocol digest is at ../shared, that the table is current), then every test with the
+# race detector.
 # Root-only tests (namespaces, nftables) skip themselves with a message when not root;
 # with TCPCRYPT_REQUIRE_ROOT_TESTS=1 (set by .ci/run) those skips are failures.
 test: lint unit
@@ -25,6 +27,7 @@ lint:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	python3 scripts/conformance.py --check $(wildcard ../shared/spec/tcpcrypt-rfc-digest.md)
 
 # Runs every fuzz target for FUZZTIME each, one after another.
 fuzz:
