@@ -129,6 +129,7 @@ type fzStack struct {
 	wire      [][]byte // what its engine sent toward the peer, oldest first
 	next      int      // first wire segment not yet delivered
 	held      map[Token]heldAt
+	sid       []byte // the session id of the template's flow
 	ts        uint32
 }
 
@@ -201,6 +202,13 @@ func sessionOn(t *testing.T, in []byte, tp *sessionTemplate, copy bool) *session
 		fins: map[uint64]bool{}, held: map[Token]heldAt{}}
 	s.st[1] = &fzStack{name: "server", e: b, src: tp.srv, dst: tp.cli, isn: sISN, peerISN: cISN, salt: 0xc3,
 		fins: map[uint64]bool{}, held: map[Token]heldAt{}}
+	for _, x := range s.st {
+		fi, ok := x.e.Lookup(x.src, x.dst)
+		if !ok || fi.SessionID == nil {
+			t.Fatalf("%s: no session in the template", x.name)
+		}
+		x.sid = fi.SessionID
+	}
 	return s
 }
 
@@ -372,20 +380,25 @@ func (s *session) syn(x *fzStack) {
 	s.outbound(x, s.segment(x, -1, seqAt(x.peerISN, -1).Add(1), packet.FlagSYN|packet.FlagACK, 2000, 0, nil, nil), nil)
 }
 
-// tracked reports whether x's engine still tracks the flow and it is
-// encrypted.
-func (x *fzStack) tracked() (State, bool) {
-	fi, ok := x.e.Lookup(x.src, x.dst)
-	return fi.State, ok
+// original reports whether x's engine tracks the flow of the session the
+// template set up (not a new connection a SYN started after the old flow was
+// forgotten), and its state: the checks apply to that flow only.
+func (x *fzStack) original() (State, bool) {
+	f := x.e.tab.flows[flowKey{local: x.src, remote: x.dst}]
+	if f == nil {
+		return 0, false
+	}
+	return f.state, bytes.Equal(f.sessionID, x.sid)
 }
 
 // outbound hands the segment of x's local stack to its engine. payload is
 // the plaintext it carries.
 func (s *session) outbound(x *fzStack, pkt, payload []byte) {
-	st, ok := x.tracked()
+	st, ok := x.original()
 	r := x.e.Process(pkt, Outbound)
 	s.check(x, r)
-	if ok && st.encrypting() && len(payload) > 0 {
+	_, after := x.original()
+	if ok && len(payload) > 0 {
 		if r.Verdict == Accept {
 			s.fatalf("%s: %d plaintext bytes passed to the wire (state %v)", x.name, len(payload), st)
 		}
@@ -404,34 +417,35 @@ func (s *session) outbound(x *fzStack, pkt, payload []byte) {
 	case Hold:
 		x.held[r.Token] = heldAt{dir: Outbound, pkt: bytes.Clone(pkt)}
 	}
-	s.rest(x, r)
+	s.rest(x, r, ok || after)
 }
 
 // deliver hands a wire segment to y's engine as inbound.
 func (s *session) deliver(y *fzStack, pkt []byte) {
-	_, ok := y.tracked()
+	_, ok := y.original()
 	r := y.e.Process(pkt, Inbound)
 	s.check(y, r)
+	_, after := y.original()
+	orig := ok || after
 	switch r.Verdict {
 	case Accept:
-		if ok {
-			s.toLocal(y, pkt)
-		}
+		s.toLocal(y, pkt, orig)
 	case Replace:
-		s.toLocal(y, r.Packet)
+		s.toLocal(y, r.Packet, orig)
 	case Hold:
 		y.held[r.Token] = heldAt{dir: Inbound, pkt: bytes.Clone(pkt)}
 	}
-	s.rest(y, r)
+	s.rest(y, r, orig)
 }
 
-// rest routes a Result's injected and released packets.
-func (s *session) rest(x *fzStack, r Result) {
+// rest routes a Result's injected and released packets; orig says
+// whether the session's flow was tracked before or after the call.
+func (s *session) rest(x *fzStack, r Result, orig bool) {
 	for _, b := range r.ToPeer {
 		s.toWire(x, b)
 	}
 	for _, b := range r.ToLocal {
-		s.toLocal(x, b)
+		s.toLocal(x, b, orig)
 	}
 	for _, rel := range r.Released {
 		h, ok := x.held[rel.Token]
@@ -449,7 +463,7 @@ func (s *session) rest(x *fzStack, r Result) {
 		if h.dir == Outbound {
 			s.toWire(x, pkt)
 		} else {
-			s.toLocal(x, pkt)
+			s.toLocal(x, pkt, orig)
 		}
 	}
 }
@@ -472,14 +486,15 @@ func (s *session) toWire(x *fzStack, pkt []byte) {
 }
 
 // toLocal checks a packet handed to x's local stack and lets the stack
-// take it.
-func (s *session) toLocal(x *fzStack, pkt []byte) {
+// take it. orig says whether it belongs to the session's flow; other
+// packets (of a later plain connection on the same ports) are not checked.
+func (s *session) toLocal(x *fzStack, pkt []byte, orig bool) {
 	var p packet.Packet
 	if err := packet.Parse(pkt, &p); err != nil {
 		s.fatalf("%s: packet to the local stack does not parse: %v", x.name, err)
 	}
-	if p.SrcAddrPort() != x.dst || p.DstAddrPort() != x.src {
-		return // not this connection (a mutated port)
+	if !orig || p.SrcAddrPort() != x.dst || p.DstAddrPort() != x.src {
+		return // not this connection
 	}
 	y := s.peerOf(x)
 	fl := p.TCP.Flags()
@@ -542,9 +557,11 @@ func (s *session) advance() {
 
 func (s *session) tick() {
 	for _, x := range s.st {
+		_, ok := x.original()
 		r := x.e.Tick(s.now)
 		s.check(x, r)
-		s.rest(x, r)
+		_, after := x.original()
+		s.rest(x, r, ok || after)
 	}
 }
 
