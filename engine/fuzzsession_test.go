@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"net/netip"
 	"sync"
 	"testing"
@@ -246,8 +248,34 @@ func (s *session) run() {
 	}
 }
 
+// fzTrace logs every engine call of FuzzSession (ENGINE_FUZZ_TRACE=1), to
+// read what a failing input does.
+var fzTrace = os.Getenv("ENGINE_FUZZ_TRACE") == "1"
+
+func (s *session) logf(format string, args ...any) {
+	if fzTrace {
+		s.t.Logf(format, args...)
+	}
+}
+
+func resultSummary(r Result) string {
+	out := r.Verdict.String()
+	if r.Verdict == Replace {
+		out += " " + summary(r.Packet)
+	}
+	for _, b := range r.ToPeer {
+		out += " | peer " + summary(b)
+	}
+	for _, b := range r.ToLocal {
+		out += " | local " + summary(b)
+	}
+	for _, rel := range r.Released {
+		out += fmt.Sprintf(" | released %d %v", rel.Token, rel.Verdict)
+	}
+	return out
+}
+
 func (s *session) fatalf(format string, args ...any) {
-	s.t.Helper()
 	s.t.Fatalf(format, args...)
 }
 
@@ -396,9 +424,13 @@ func (x *fzStack) original() (State, bool) {
 func (s *session) outbound(x *fzStack, pkt, payload []byte) {
 	st, ok := x.original()
 	r := x.e.Process(pkt, Outbound)
+	if fzTrace {
+		s.logf("%s out %s -> %s", x.name, summary(pkt), resultSummary(r))
+	}
 	s.check(x, r)
 	_, after := x.original()
-	if ok && len(payload) > 0 {
+	orig := after || ok && !st.dead()
+	if orig && len(payload) > 0 {
 		if r.Verdict == Accept {
 			s.fatalf("%s: %d plaintext bytes passed to the wire (state %v)", x.name, len(payload), st)
 		}
@@ -417,16 +449,21 @@ func (s *session) outbound(x *fzStack, pkt, payload []byte) {
 	case Hold:
 		x.held[r.Token] = heldAt{dir: Outbound, pkt: bytes.Clone(pkt)}
 	}
-	s.rest(x, r, ok || after)
+	s.rest(x, r, orig)
 }
 
 // deliver hands a wire segment to y's engine as inbound.
 func (s *session) deliver(y *fzStack, pkt []byte) {
-	_, ok := y.original()
+	st, ok := y.original()
 	r := y.e.Process(pkt, Inbound)
+	if fzTrace {
+		s.logf("%s in %s -> %s", y.name, summary(pkt), resultSummary(r))
+	}
 	s.check(y, r)
 	_, after := y.original()
-	orig := ok || after
+	// A SYN with a new ISN on a dead flow starts a new connection: its
+	// packets are not the session's.
+	orig := after || ok && !st.dead()
 	switch r.Verdict {
 	case Accept:
 		s.toLocal(y, pkt, orig)
@@ -468,11 +505,52 @@ func (s *session) rest(x *fzStack, r Result, orig bool) {
 	}
 }
 
+// check verifies the bounds and the packets of a Result (checkInvariants,
+// without its t.Helper, which costs more than the check on this path).
 func (s *session) check(x *fzStack, r Result) {
-	s.t.Helper()
-	checkInvariants(s.t, x.e, r)
+	e := x.e
+	if n := e.NumFlows(); n > fuzzMaxFlows {
+		s.fatalf("%s: %d flows, cap %d", x.name, n, fuzzMaxFlows)
+	}
+	if b, lim := e.BufferedBytes(), fuzzMaxFlows*fzPerFlow; b > lim {
+		s.fatalf("%s: %d bytes buffered, bound %d", x.name, b, lim)
+	}
+	if h := e.HeldBytes(); h > e.cfg.MaxHeldTotal {
+		s.fatalf("%s: %d bytes held", x.name, h)
+	}
 	if r.Verdict == Hold && r.Token == 0 {
 		s.fatalf("%s: hold without a token", x.name)
+	}
+	if r.Verdict == Replace {
+		s.wellFormed(x, r.Packet)
+	}
+	for _, b := range r.ToPeer {
+		s.wellFormed(x, b)
+	}
+	for _, b := range r.ToLocal {
+		s.wellFormed(x, b)
+	}
+	for _, rel := range r.Released {
+		if rel.Verdict == Replace {
+			s.wellFormed(x, rel.Packet)
+		}
+	}
+}
+
+// fzPerFlow bounds the stream buffers of one flow under fuzzConfig, as
+// checkInvariants does.
+const fzPerFlow = 2*minFlowBuffer + sendBufferFactor*minFlowBuffer + 8<<10 + 2*maxPacket
+
+func (s *session) wellFormed(x *fzStack, b []byte) {
+	var p packet.Packet
+	if err := packet.Parse(b, &p); err != nil {
+		s.fatalf("%s: engine emitted a packet that does not parse: %v", x.name, err)
+	}
+	if len(b) > MaxPacket {
+		s.fatalf("%s: engine emitted a packet of %d bytes", x.name, len(b))
+	}
+	if !p.VerifyTCPChecksum() || !p.VerifyIPChecksum() {
+		s.fatalf("%s: engine emitted a packet with a bad checksum: %s", x.name, summary(b))
 	}
 }
 
@@ -559,6 +637,9 @@ func (s *session) tick() {
 	for _, x := range s.st {
 		_, ok := x.original()
 		r := x.e.Tick(s.now)
+		if fzTrace {
+			s.logf("%s tick %s -> %s", x.name, s.now.Format("04:05.000"), resultSummary(r))
+		}
 		s.check(x, r)
 		_, after := x.original()
 		s.rest(x, r, ok || after)
