@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // TestSessionSeedsProgress checks that the FuzzSession harness really moves
@@ -78,5 +79,31 @@ func TestCloneEngineIndependent(t *testing.T) {
 				t.Fatalf("%s: wire packet %d differs:\n%s\n%s", name, i, summary(got[i]), summary(first[i]))
 			}
 		}
+	}
+}
+
+// BenchmarkSessionSeeds measures FuzzSession's cost per input on its seeds
+// (build with -gcflags=all=-d=libfuzzer to see the instrumented cost).
+func BenchmarkSessionSeeds(b *testing.B) {
+	t := &testing.T{}
+	seeds := sessionSeeds()
+	for _, in := range seeds {
+		runSession(t, in) // the templates
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runSession(t, seeds[i%len(seeds)])
+	}
+}
+
+// BenchmarkCloneEngine measures the per-input floor of FuzzSession: copying
+// the two established engines.
+func BenchmarkCloneEngine(b *testing.B) {
+	tp := template(&testing.T{}, 0)
+	clock := func() time.Time { return tp.now }
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		cloneEngine(tp.a, clock, newRand(3))
+		cloneEngine(tp.b, clock, newRand(4))
 	}
 }
