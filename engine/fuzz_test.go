@@ -24,10 +24,15 @@ func fuzzConfig() Config {
 	return Config{MaxFlows: fuzzMaxFlows, MaxFlowBuffer: minFlowBuffer, MaxHeldPerFlow: 8 << 10, MaxHeldTotal: 32 << 10, RekeyBytes: 300}
 }
 
-// fuzzEngines returns two engines with an established flow between them.
+// fuzzEngines returns two engines with an established flow between them:
+// copies of engines that did the handshake once per process (cloneEngine),
+// so that no key agreement runs per input.
 func fuzzEngines(t *testing.T) *script {
-	s := newScript(t, fuzzConfig(), fuzzConfig())
-	s.handshake()
+	tp := cachedTemplate(t, processTemplate)
+	s := &script{t: t, now: tp.now, cli: tp.cli, srv: tp.srv}
+	clock := func() time.Time { return s.now }
+	s.a = cloneEngine(tp.a, clock, newRand(1))
+	s.b = cloneEngine(tp.b, clock, newRand(2))
 	return s
 }
 

@@ -81,30 +81,39 @@ type sessionTemplate struct {
 
 var (
 	templateMu sync.Mutex
-	templates  = map[byte]*sessionTemplate{}
+	templates  = map[int]*sessionTemplate{}
 )
+
+// processTemplate is the key of FuzzProcess's template (fuzzConfig as is).
+const processTemplate = 0x100
 
 // template returns the established engines for config byte cfg (its bits
 // 0-4), making them on first use.
 func template(t *testing.T, cfg byte) *sessionTemplate {
-	cfg &= 0x1f
+	return cachedTemplate(t, int(cfg&0x1f))
+}
+
+func cachedTemplate(t *testing.T, key int) *sessionTemplate {
 	templateMu.Lock()
 	defer templateMu.Unlock()
-	if tp := templates[cfg]; tp != nil {
+	if tp := templates[key]; tp != nil {
 		return tp
 	}
-	tp := makeTemplate(t, cfg)
-	templates[cfg] = tp
+	tp := makeTemplate(t, key)
+	templates[key] = tp
 	return tp
 }
 
-// makeTemplate runs the handshake for config byte cfg.
-func makeTemplate(t *testing.T, cfg byte) *sessionTemplate {
+// makeTemplate runs the handshake for config byte cfg, or with fuzzConfig
+// unchanged for processTemplate.
+func makeTemplate(t *testing.T, cfg int) *sessionTemplate {
 	c := fuzzConfig()
-	c.TEPs = []uint8{fzTEPs[cfg&3]}
-	c.AEADs = []crypto.AEADID{fzAEADs[cfg>>2&3]}
+	if cfg != processTemplate {
+		c.TEPs = []uint8{fzTEPs[cfg&3]}
+		c.AEADs = []crypto.AEADID{fzAEADs[cfg>>2&3]}
+	}
 	s := newScript(t, c, c)
-	if cfg&0x10 != 0 {
+	if cfg&0x10 != 0 && cfg != processTemplate {
 		s.v6()
 	}
 	s.handshake()
@@ -486,6 +495,9 @@ func (s *session) outbound(x *fzStack, pkt, payload []byte) {
 
 // deliver hands a wire segment to y's engine as inbound.
 func (s *session) deliver(y *fzStack, pkt []byte) {
+	if pkt == nil {
+		return
+	}
 	st, ok := y.original()
 	r := y.e.Process(pkt, Inbound)
 	if fzTrace {
@@ -814,7 +826,7 @@ func (s *session) rebuild(p *packet.Packet, opts, payload []byte) []byte {
 	if err != nil {
 		b, err = packet.Rebuild(nil, p, nil, payload)
 		if err != nil {
-			s.fatalf("rebuild: %v", err)
+			return nil // too large for one packet (coalesced): lost
 		}
 	}
 	return b

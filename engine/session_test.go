@@ -64,7 +64,7 @@ func TestCloneEngineIndependent(t *testing.T) {
 	second := trace(runSession(t, in))
 	// The engines of a fresh handshake, not copied, must give the same
 	// packets.
-	s := sessionOn(t, in, makeTemplate(t, in[0]&0x1f), false)
+	s := sessionOn(t, in, makeTemplate(t, int(in[0]&0x1f)), false)
 	s.finish()
 	fresh := trace(s)
 	if len(first) < 10 {
