@@ -47,7 +47,9 @@ func FuzzSession(f *testing.F) {
 // fzMaxOps ran.
 //
 //	config: bits 0-1 TEP (X25519, P-256, X448, P-521), bits 2-3 AEAD,
-//	        bit 4 IPv6, bits 5-6 RekeyBytes (0, 300, 5000, 1)
+//	        bit 4 IPv6, bits 5-6 RekeyBytes (0, 300, 5000, 1), bit 7 start
+//	        in the key exchange: B has answered Init1, its Init2 is on the
+//	        wire toward A (not delivered) and A has no keys yet
 //	op:     bit 0 side (0 client, 1 server), bits 1-7 kind (mod opKinds)
 const (
 	opSend    = iota // len, mode/flags, arg: the local stack sends data (or FIN/URG)
@@ -77,6 +79,7 @@ type sessionTemplate struct {
 	a, b     *Engine
 	now      time.Time
 	cli, srv netip.AddrPort
+	wireB    [][]byte // segments of B's engine on the wire, not yet delivered
 }
 
 var (
@@ -90,7 +93,7 @@ const processTemplate = 0x100
 // template returns the established engines for config byte cfg (its bits
 // 0-4), making them on first use.
 func template(t *testing.T, cfg byte) *sessionTemplate {
-	return cachedTemplate(t, int(cfg&0x1f))
+	return cachedTemplate(t, int(cfg&0x9f))
 }
 
 func cachedTemplate(t *testing.T, key int) *sessionTemplate {
@@ -116,6 +119,10 @@ func makeTemplate(t *testing.T, cfg int) *sessionTemplate {
 	if cfg&0x10 != 0 && cfg != processTemplate {
 		s.v6()
 	}
+	if cfg&0x80 != 0 && cfg != processTemplate {
+		init2 := s.handshakeUntilInit2()
+		return &sessionTemplate{a: s.a, b: s.b, now: s.now, cli: s.cli, srv: s.srv, wireB: [][]byte{init2}}
+	}
 	s.handshake()
 	if fi := s.a.Snapshot(); len(fi) != 1 || fi[0].State != StateEstablished {
 		t.Fatalf("client after the handshake of template %#x: %+v", cfg, fi)
@@ -140,7 +147,7 @@ type fzStack struct {
 	wire      [][]byte // what its engine sent toward the peer, oldest first
 	next      int      // first wire segment not yet delivered
 	held      map[Token]heldAt
-	sid       []byte // the session id of the template's flow
+	flow      *flow // the session's flow in e
 	ts        uint32
 }
 
@@ -247,12 +254,14 @@ func sessionOn(t *testing.T, in []byte, tp *sessionTemplate, copy bool) *session
 		fins: map[uint64]bool{}, held: map[Token]heldAt{}}
 	s.st[1] = &fzStack{name: "server", e: b, src: tp.srv, dst: tp.cli, isn: sISN, peerISN: cISN, pat: 1,
 		fins: map[uint64]bool{}, held: map[Token]heldAt{}}
+	for _, b := range tp.wireB {
+		s.st[1].wire = append(s.st[1].wire, bytes.Clone(b))
+	}
 	for _, x := range s.st {
-		fi, ok := x.e.Lookup(x.src, x.dst)
-		if !ok || fi.SessionID == nil {
-			t.Fatalf("%s: no session in the template", x.name)
+		x.flow = x.e.tab.flows[flowKey{local: x.src, remote: x.dst}]
+		if x.flow == nil {
+			t.Fatalf("%s: no flow in the template", x.name)
 		}
-		x.sid = fi.SessionID
 	}
 	return s
 }
@@ -457,7 +466,7 @@ func (x *fzStack) original() (State, bool) {
 	if f == nil {
 		return 0, false
 	}
-	return f.state, bytes.Equal(f.sessionID, x.sid)
+	return f.state, f == x.flow
 }
 
 // outbound hands the segment of x's local stack to its engine. payload is
@@ -861,6 +870,37 @@ func sessionSeeds() [][]byte {
 		// RST, SYN retransmissions, keep-alives, idle timeout.
 		cat(0x02, []byte{opSYN << 1, 1 | opSYN<<1}, send(0, 1, 5, 0), flush, tm(255), send(0, 10, 0, 0), []byte{1 | opRST<<1, 0}, flush),
 		// Wire acks and seqs off by a frame, urgent data, options garbage.
+		// The key exchange: data held until Init2 arrives, Init2 lost and
+		// resent by B's timer, Init2 tampered with.
+		cat(0x80, send(0, 100, 0, 0), send(1, 50, 0, 0), flush, send(0, 30, 0, 0), flush),
+		cat(0x91, send(0, 100, 0, 0), []byte{1 | opDrop<<1}, tm(30), flush, tm(40), flush),
+		cat(0x84, send(0, 20, 0, 0), mut(1, 0, 0, 0, 30), flush),
 		cat(0x03, send(0, 60, 32, 5), mut(0, 0, 2, 1, 1), mut(0, 0, 3, 0xff, 1), mut(0, 0, 10, 8, 0), []byte{1, 2, 3, 4, 5, 6, 7, 8}, flush, ackS, mut(1, 0, 3, 1, 2)),
 	}
+}
+
+// handshakeUntilInit2 runs the handshake as script.handshake does up to
+// B's Init2, which it returns undelivered: A is in the key exchange without
+// keys, B has them.
+func (s *script) handshakeUntilInit2() []byte {
+	t := s.t
+	r := s.outA(s.cliSeg(cISN, 0, packet.FlagSYN, synOpts, nil))
+	want(t, r, Replace)
+	r = s.inB(r.Packet)
+	want(t, r, Replace)
+	r = s.outB(s.srvSeg(sISN, cISN.Add(1), packet.FlagSYN|packet.FlagACK, synOpts, nil))
+	want(t, r, Replace)
+	r = s.inA(r.Packet)
+	want(t, r, Replace)
+	r = s.outA(s.cliSeg(cISN.Add(1), sISN.Add(1), packet.FlagACK, ackOpts, nil)) // carries Init1
+	want(t, r, Replace)
+	r = s.inB(r.Packet)
+	want(t, r, Replace)
+	if len(r.ToPeer) != 1 {
+		t.Fatalf("B injected %d packets, want Init2", len(r.ToPeer))
+	}
+	if fi := s.a.Snapshot(); len(fi) != 1 || fi[0].State != StateKeyExchange {
+		t.Fatalf("client before Init2: %+v", fi)
+	}
+	return r.ToPeer[0]
 }

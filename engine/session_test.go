@@ -107,3 +107,25 @@ func BenchmarkCloneEngine(b *testing.B) {
 		cloneEngine(tp.b, clock, newRand(4))
 	}
 }
+
+// TestSessionKeyExchangeSeed checks the templates that start in the key
+// exchange: the client's data is held until Init2 arrives, then framed and
+// delivered; the server's data reaches the client.
+func TestSessionKeyExchangeSeed(t *testing.T) {
+	in := sessionSeeds()[6]
+	if in[0]&0x80 == 0 {
+		t.Fatal("seed 6 is not a key-exchange seed")
+	}
+	s := newSession(t, in)
+	if st, _ := s.st[0].original(); st != StateKeyExchange {
+		t.Fatalf("client flow starts in %v, want key-exchange", st)
+	}
+	s.finish()
+	cli, srv := s.st[0], s.st[1]
+	if srv.rcvd != 130 || cli.rcvd != 50 {
+		t.Fatalf("server stack received %d bytes (want 130), client %d (want 50)", srv.rcvd, cli.rcvd)
+	}
+	if c := cli.e.Counters(); c.Held == 0 {
+		t.Fatalf("the client's first data was not held: %+v", c)
+	}
+}
