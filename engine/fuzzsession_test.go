@@ -22,12 +22,15 @@ import (
 // directions; time advances and the engines' timers run.
 //
 // The handshakes (and so every key agreement) run once per process for each
-// template (TEP x AEAD x IP version, chosen by the first input byte); every
-// input starts from a deep copy of the established engines (cloneEngine),
-// so the per-input path holds no public-key operation.
+// template (TEP x AEAD x IP version x starting point, chosen by the first
+// input byte); every input starts from deep copies of the template's engines
+// (cloneEngine), so the per-input path holds no public-key operation. A
+// template starts either established or in the key exchange (Init2 on the
+// wire, not yet delivered).
 //
 // After every engine call it checks: every packet emitted parses and has
-// valid checksums; flow, buffer and held bounds (checkInvariants); every
+// valid checksums and fits MaxPacket; flow, buffer and held bounds (those
+// of checkInvariants); released tokens are ones the engine gave; every
 // byte handed to a local stack is a byte the other local stack sent, at the
 // offset it sent it (so no unauthenticated or tampered byte, and no
 // ciphertext, reaches a local stack), and a FIN handed over is one the
@@ -74,7 +77,8 @@ var fzTEPs = [4]uint8{crypto.TEPX25519, crypto.TEPP256, crypto.TEPX448, crypto.T
 var fzAEADs = [4]crypto.AEADID{crypto.AES128GCM, crypto.ChaCha20Poly1305, crypto.AES256GCM, crypto.AES128GCM}
 var fzRekey = [4]uint64{0, 300, 5000, 1}
 
-// sessionTemplate is a pair of engines right after a handshake.
+// sessionTemplate is a pair of engines after a handshake (or in the key
+// exchange).
 type sessionTemplate struct {
 	a, b     *Engine
 	now      time.Time
@@ -549,6 +553,11 @@ func (s *session) rest(x *fzStack, r Result, orig bool) {
 			continue
 		case Replace:
 			pkt = rel.Packet
+		case Accept:
+			var p packet.Packet
+			if orig && h.dir == Outbound && packet.Parse(pkt, &p) == nil && len(p.Payload()) > 0 {
+				s.fatalf("%s: a held data segment was released in plaintext", x.name)
+			}
 		}
 		if h.dir == Outbound {
 			s.toWire(x, pkt)
