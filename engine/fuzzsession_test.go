@@ -71,6 +71,10 @@ const (
 	fzMaxOps   = 200
 	fzWireKeep = 48 // wire segments kept per direction for replays
 	fzMaxFlush = 24 // rounds of opFlush
+	// fzSendBudget bounds the payload bytes of one input's sends, and with
+	// them the time an input takes (the fuzzer minimizes every input that
+	// finds new coverage, with thousands of runs of it).
+	fzSendBudget = 256 << 10
 )
 
 var fzTEPs = [4]uint8{crypto.TEPX25519, crypto.TEPP256, crypto.TEPX448, crypto.TEPP521}
@@ -156,10 +160,11 @@ type fzStack struct {
 }
 
 type session struct {
-	t   *testing.T
-	now time.Time
-	st  [2]*fzStack
-	in  []byte
+	t    *testing.T
+	now  time.Time
+	st   [2]*fzStack
+	in   []byte
+	sent int // payload bytes the stacks sent, against fzSendBudget
 }
 
 func (s *session) byte() byte {
@@ -372,6 +377,8 @@ func (s *session) send(x *fzStack) {
 	case lc >= 128:
 		n = int(lc-128) * 61
 	}
+	n = min(n, fzSendBudget-s.sent)
+	s.sent += n
 	var off int64
 	switch mode & 7 {
 	case 0:
