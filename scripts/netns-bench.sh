@@ -199,7 +199,9 @@ if has stunnel; then
     -keyout "$W/key.pem" -out "$W/cert.pem" -days 2 -subj /CN=netns-bench 2>/dev/null
   tls="sslVersionMin = TLSv1.3
 sslVersionMax = TLSv1.3
-ciphersuites = TLS_AES_128_GCM_SHA256"
+ciphersuites = TLS_AES_128_GCM_SHA256
+socket = l:TCP_NODELAY=1
+socket = r:TCP_NODELAY=1"
   cat >"$W/stunnel-a.conf" <<EOF
 foreground = yes
 pid =
