@@ -374,46 +374,6 @@ if has tcpcryptd; then
   fi
 fi
 
-# Memory of idle encrypted connections, through a fresh tcpcryptd pair.
-idle_line=
-if has tcpcryptd && [ "$IDLE" -gt 0 ]; then
-  echo "memory: $IDLE idle connections through tcpcryptd... (${SECONDS}s)"
-  for pid in "${TD_BG[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${TD_BG[@]}"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  done
-  extra=()
-  [ "$IDLE" -gt 30000 ] && extra=(--max-flows $((IDLE * 2 + 1000)))
-  start_tcpcryptd -idle "${extra[@]}"
-  sleep 1
-  # shellcheck disable=SC2086
-  before=$(rss ${DAEMONS[tcpcryptd]})
-  mkfifo "$W/hold"
-  # The client's standard input is the FIFO, opened in the background child
-  # (an open for reading waits for a writer); it closes its connections when
-  # this shell closes its writing end, fd 3.
-  bg "$W/idle-client.log" bash -c 'exec <"$0"; exec "$@"' "$W/hold" \
-    ip netns exec "$A" "$BIN/xfer" send -c "${XFER[tcpcryptd]}" -raw -quiet \
-    -timeout 10m -n "$IDLE" -p "$IDLE" -hold -up 1 -down 1
-  idle_pid=${PIDS[-1]}
-  exec 3>"$W/hold"
-  for ((i = 0; i < 3000; i++)); do
-    grep -q '"holding"' "$W/idle-client.log" && break
-    kill -0 "$idle_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  grep -q '"holding"' "$W/idle-client.log" || { echo "$PROG: the idle connections did not all open:" >&2; tail -n 5 "$W/idle-client.log" >&2; exit 1; }
-  sleep 2
-  # shellcheck disable=SC2086
-  after=$(rss ${DAEMONS[tcpcryptd]})
-  enc=$(encrypted a)
-  exec 3>&-
-  wait "$idle_pid" || { echo "$PROG: the idle client failed:" >&2; tail -n 5 "$W/idle-client.log" >&2; exit 1; }
-  [ "${enc:-0}" -ge "$IDLE" ] || { echo "$PROG: only ${enc:-0} of $IDLE idle connections were encrypted" >&2; exit 1; }
-  idle_line=$(awk -v n="$IDLE" -v b="$before" -v a="$after" 'BEGIN {
-    printf "idle: %d encrypted connections held through tcpcryptd: both daemons RSS %.1f -> %.1f MiB, %.1f KiB per connection\n", n, b / 1024, a / 1024, (a - b) / n }')
-fi
-
 # stats VALUES: "median min max" of space separated numbers ("-" when none).
 stats() {
   tr ' ' '\n' <<<"$1" | grep -v '^-\?$' | sort -g | awk '{v[NR] = $1}
@@ -471,5 +431,45 @@ done
 if has tcpcryptd; then
   echo
   echo "tcpcryptd: $enc_bulk connections encrypted (host A's engine_flows_encrypted)"
-  [ -n "$idle_line" ] && echo "$idle_line"
 fi
+
+# Memory of idle encrypted connections, through a fresh tcpcryptd pair.
+if has tcpcryptd && [ "$IDLE" -gt 0 ]; then
+  echo
+  echo "memory: $IDLE idle connections through tcpcryptd... (${SECONDS}s)"
+  for pid in "${TD_BG[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${TD_BG[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+  extra=()
+  [ "$IDLE" -gt 30000 ] && extra=(--max-flows $((IDLE * 2 + 1000)))
+  start_tcpcryptd -idle "${extra[@]}"
+  sleep 1
+  # shellcheck disable=SC2086
+  before=$(rss ${DAEMONS[tcpcryptd]})
+  mkfifo "$W/hold"
+  # The client's standard input is the FIFO, opened in the background child
+  # (an open for reading waits for a writer); it closes its connections when
+  # this shell closes its writing end, fd 3.
+  bg "$W/idle-client.log" bash -c 'exec <"$0"; exec "$@"' "$W/hold" \
+    ip netns exec "$A" "$BIN/xfer" send -c "${XFER[tcpcryptd]}" -raw -quiet \
+    -timeout 10m -n "$IDLE" -p "$IDLE" -hold -up 1 -down 1
+  idle_pid=${PIDS[-1]}
+  exec 3>"$W/hold"
+  for ((i = 0; i < 3000; i++)); do
+    grep -q '"holding"' "$W/idle-client.log" && break
+    kill -0 "$idle_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q '"holding"' "$W/idle-client.log" || { echo "$PROG: the idle connections did not all open:" >&2; tail -n 5 "$W/idle-client.log" >&2; exit 1; }
+  sleep 2
+  # shellcheck disable=SC2086
+  after=$(rss ${DAEMONS[tcpcryptd]})
+  enc=$(encrypted a)
+  exec 3>&-
+  wait "$idle_pid" || { echo "$PROG: the idle client failed:" >&2; tail -n 5 "$W/idle-client.log" >&2; exit 1; }
+  [ "${enc:-0}" -ge "$IDLE" ] || { echo "$PROG: only ${enc:-0} of $IDLE idle connections were encrypted" >&2; exit 1; }
+  awk -v n="$IDLE" -v b="$before" -v a="$after" 'BEGIN {
+    printf "idle: %d encrypted connections held through tcpcryptd: both daemons RSS %.1f -> %.1f MiB, %.1f KiB per connection\n", n, b / 1024, a / 1024, (a - b) / n }'
+fi
+
