@@ -47,8 +47,8 @@ demo:
 bench:
 	./scripts/bench.sh $(BENCHTIME)
 
-# Throughput and connection rate in namespaces: plain TCP, NFQUEUE pass-through and
-# tcpcryptd in the same run (root).
+# Namespace benchmark (root): plain TCP, NFQUEUE pass-through, tcpcryptd, stunnel and
+# wireguard-go in interleaved rounds; knobs BENCH_* (see the script's header).
 netns-bench:
 	./scripts/netns-bench.sh
 

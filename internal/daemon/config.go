@@ -99,6 +99,10 @@ type Config struct {
 	// Metrics, when set, serves Prometheus metrics at /metrics on this
 	// address (setting "metrics", ip:port or :port).
 	Metrics string
+	// Pprof adds the Go runtime's profiles (net/http/pprof) under
+	// /debug/pprof/ on the Metrics listener (setting "pprof"; needs
+	// Metrics).
+	Pprof bool
 }
 
 // DefaultConfig returns the settings used when nothing is configured.
@@ -118,6 +122,7 @@ var Keys = []string{
 	"queue", "control", "verbose", "check-server", "no-check", "state", "rule",
 	"workers", "fail-open", "fail-closed", "teps", "aeads", "resumption",
 	"rekey-bytes", "rekey-interval", "max-flows", "memory-limit", "keylog", "check-listen", "metrics",
+	"pprof",
 }
 
 // Set applies setting key from its text form. "rule" appends; every other
@@ -203,6 +208,8 @@ func (c *Config) Set(key, value string) error {
 			}
 		}
 		c.Metrics = value
+	case "pprof":
+		c.Pprof, err = parseBool(value)
 	default:
 		return fmt.Errorf("%w: unknown setting %q", ErrUsage, key)
 	}
@@ -222,6 +229,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StateFile == "" {
 		return fmt.Errorf("%w: state: empty path", ErrUsage)
+	}
+	if c.Pprof && c.Metrics == "" {
+		return fmt.Errorf("%w: pprof: needs a metrics address", ErrUsage)
 	}
 	return nil
 }

@@ -119,6 +119,9 @@ func TestConfigSet(t *testing.T) {
 		{key: "metrics", val: ":0", wantErr: true},
 		{key: "metrics", val: "localhost", wantErr: true},
 		{key: "metrics", val: "127.0.0.1", wantErr: true},
+		{key: "pprof", val: "true", check: func(c Config) bool { return c.Pprof }},
+		{key: "pprof", val: "false", check: func(c Config) bool { return !c.Pprof }},
+		{key: "pprof", val: "maybe", wantErr: true},
 		{key: "state", val: "", wantErr: true},
 		{key: "bogus", val: "1", wantErr: true},
 	}
@@ -147,6 +150,7 @@ func TestEveryKeyIsSettable(t *testing.T) {
 		"state": "/s", "rule": "1", "workers": "1", "fail-open": "true", "fail-closed": "true",
 		"teps": "x25519", "aeads": "aes128gcm", "resumption": "true", "rekey-bytes": "1",
 		"rekey-interval": "1s", "max-flows": "1", "memory-limit": "1M", "keylog": "/k", "check-listen": ":1", "metrics": "127.0.0.1:9464",
+		"pprof": "true",
 	}
 	for _, k := range Keys {
 		v, ok := samples[k]
@@ -227,6 +231,18 @@ teps = x25519, p256
 	os.WriteFile(p, []byte(good), 0o600)
 	if got, err := ParseFile(p); err != nil || len(got) != 6 {
 		t.Errorf("ParseFile = %v, %v", got, err)
+	}
+}
+
+func TestValidatePprofNeedsMetrics(t *testing.T) {
+	c := DefaultConfig()
+	c.Pprof = true
+	if err := c.Validate(); !errors.Is(err, ErrUsage) {
+		t.Errorf("Validate with pprof and no metrics = %v, want ErrUsage", err)
+	}
+	c.Metrics = "127.0.0.1:9464"
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate with pprof and metrics: %v", err)
 	}
 }
 

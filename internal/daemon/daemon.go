@@ -430,6 +430,9 @@ func listenMetrics(cfg Config, disp *nfq.Dispatcher, hs *metrics.Handshakes, bud
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Pprof {
+		return metrics.ListenPprof(cfg.Metrics, metrics.Handler(reg, log))
+	}
 	return metrics.Listen(cfg.Metrics, metrics.Handler(reg, log))
 }
 
@@ -510,6 +513,7 @@ func restartOnly(a, b Config) []string {
 	add("keylog", a.KeyLog == b.KeyLog)
 	add("check-listen", a.CheckListen == b.CheckListen)
 	add("metrics", a.Metrics == b.Metrics)
+	add("pprof", a.Pprof == b.Pprof)
 	return out
 }
 

@@ -135,14 +135,11 @@ func TestIntegrationMetrics(t *testing.T) {
 		t.Errorf("verification failures on a clean transfer: %v", after[`tcpcrypt_verification_failures_total{}`])
 	}
 
-	// Only /metrics is served.
-	resp, err := hc.Get("http://" + metricsAddr + "/")
-	if err != nil {
-		t.Fatalf("GET /: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET / = %d, want 404", resp.StatusCode)
+	// Only /metrics is served: without --pprof, no profiles.
+	for _, path := range []string{"/", "/debug/pprof/cmdline"} {
+		if code, _ := httpGet(t, hc, path); code != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", path, code)
+		}
 	}
 
 	if err := p.stop(syscall.SIGTERM); err != nil {
@@ -154,5 +151,44 @@ func TestIntegrationMetrics(t *testing.T) {
 	}
 	if !strings.Contains(p.log.String(), "metrics server listening") {
 		t.Error("no metrics-server log line")
+	}
+}
+
+// httpGet fetches path from the metrics address and returns the status and
+// the body.
+func httpGet(t *testing.T, hc *http.Client, path string) (int, string) {
+	t.Helper()
+	resp, err := hc.Get("http://" + metricsAddr + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: body: %v", path, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// TestIntegrationPprof: with --pprof the metrics listener also serves the
+// runtime profiles: /debug/pprof/cmdline answers with the daemon's own
+// command line, the index lists the profiles, and /metrics still works.
+func TestIntegrationPprof(t *testing.T) {
+	ns := netns.NewForTest(t)
+	p := startDaemon(t, ns, t.TempDir(), "-f", "--metrics", metricsAddr, "--pprof")
+	hc := nsHTTPClient(ns)
+
+	code, body := httpGet(t, hc, "/debug/pprof/cmdline")
+	if code != http.StatusOK || !strings.Contains(body, "--pprof") || !strings.Contains(body, metricsAddr) {
+		t.Errorf("GET /debug/pprof/cmdline = %d %q, want 200 and the daemon's arguments", code, body)
+	}
+	if code, body := httpGet(t, hc, "/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("GET /debug/pprof/ = %d, want 200 and a profile index:\n%s", code, body)
+	}
+	if _, ok := scrape(t, hc)["go_goroutines{}"]; !ok {
+		t.Error("/metrics lacks go_goroutines with --pprof")
+	}
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }

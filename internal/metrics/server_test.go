@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,53 @@ func TestServerStops(t *testing.T) {
 func TestListenError(t *testing.T) {
 	if _, err := Listen("256.0.0.1:1", http.NotFoundHandler()); err == nil {
 		t.Error("Listen on a bad address succeeded")
+	}
+}
+
+// ListenPprof serves the profiles next to /metrics, with room for a CPU
+// profile of the default 30 seconds.
+func TestServerPprof(t *testing.T) {
+	reg, err := NewRegistry(Options{Source: newFake(), QueueFile: "/nonexistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ListenPprof("127.0.0.1:0", Handler(reg, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.srv.WriteTimeout <= 30*time.Second {
+		t.Errorf("write timeout %v leaves no room for a 30 s CPU profile", s.srv.WriteTimeout)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, tt := range []struct {
+		path     string
+		status   int
+		contains string
+	}{
+		{PprofPath + "cmdline", 200, os.Args[0]},
+		{PprofPath, 200, "goroutine"},
+		{PprofPath + "goroutine?debug=1", 200, "TestServerPprof"},
+		{Path, 200, "go_goroutines"},
+		{"/", 404, ""},
+	} {
+		resp, err := client.Get("http://" + s.Addr().String() + tt.path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", tt.path, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.contains) {
+			t.Errorf("GET %s = %d, want %d and %q in:\n%.300s", tt.path, resp.StatusCode, tt.status, tt.contains, body)
+		}
 	}
 }

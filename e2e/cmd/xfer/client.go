@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -122,7 +124,10 @@ func clientConn(cfg clientConfig, id uint32, arrived chan<- struct{}, release <-
 		r.fail("header", err)
 		return r
 	}
-	transfer(conn, out, stream{id: id | downBit, n: cfg.down, raw: cfg.raw}, cfg.rate, &r)
+	in := stream{id: id | downBit, n: cfg.down, raw: cfg.raw, onFirst: func() {
+		r.FirstByteMS = float64(time.Since(start).Microseconds()) / 1000
+	}}
+	transfer(conn, out, in, cfg.rate, &r)
 	if !r.ok() {
 		conn.Close()
 		return r
@@ -179,7 +184,29 @@ func summarize(side string, reports []Report, elapsed time.Duration) Report {
 	if len(s.Errors) == 0 {
 		s.Errors = nil
 	}
+	s.FirstByteP50MS, s.FirstByteP99MS = firstBytePercentiles(reports)
 	return s
+}
+
+// firstBytePercentiles returns the median and the 99th percentile of the
+// connect-to-first-byte times of the connections that completed and received
+// data (nearest rank; zero when there are none).
+func firstBytePercentiles(reports []Report) (p50, p99 float64) {
+	var ms []float64
+	for i := range reports {
+		if r := &reports[i]; r.ok() && r.Received > 0 {
+			ms = append(ms, r.FirstByteMS)
+		}
+	}
+	if len(ms) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ms)
+	rank := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(ms)))) - 1
+		return ms[max(i, 0)]
+	}
+	return rank(0.50), rank(0.99)
 }
 
 func truncate(s string, n int) string {

@@ -75,6 +75,9 @@ type stream struct {
 	// also receives them (e.g. a file to save).
 	file bool
 	sink io.Writer
+	// onFirst, on the receiving side, is called once, when the first byte
+	// of the stream has arrived.
+	onFirst func()
 }
 
 // sender writes s to w, at most rate bytes per second when rate > 0, and
@@ -144,6 +147,9 @@ func receiver(r io.Reader, s stream) (uint64, string, bool, error) {
 		h, v = sha256.New(), payload.NewVerifier(s.id)
 		w = io.MultiWriter(h, v)
 	}
+	if s.onFirst != nil {
+		r = &firstReader{r: r, first: s.onFirst}
+	}
 	got, err := io.CopyBuffer(w, io.LimitReader(r, int64(s.n)), make([]byte, chunk))
 	if err == nil && uint64(got) < s.n {
 		err = fmt.Errorf("stream ended after %d of %d bytes: %w", got, s.n, io.ErrUnexpectedEOF)
@@ -159,6 +165,21 @@ func sum(h hash.Hash) string {
 		return ""
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// firstReader calls first once, after the first read that returned data.
+type firstReader struct {
+	r     io.Reader
+	first func()
+}
+
+func (f *firstReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if n > 0 && f.first != nil {
+		f.first()
+		f.first = nil
+	}
+	return n, err
 }
 
 // repeatReader yields n bytes of rawBuf over and over.

@@ -19,6 +19,10 @@
 // (-up is ignored), and the server hashes it and, with -save, writes it out;
 // both report the SHA-256, so a demo can show the file arrived whole.
 //
+// Each client connection reports first_byte_ms, the time from the start of
+// its dial to the first byte from the server, and the client's summary the
+// median and 99th percentile of it (first_byte_p50_ms, first_byte_p99_ms).
+//
 // Exit status: 0 when every connection completed, 1 when one failed, 2 for
 // usage errors.
 package main

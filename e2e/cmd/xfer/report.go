@@ -38,16 +38,24 @@ type Report struct {
 	Err        string  `json:"err,omitempty"`
 	Errno      string  `json:"errno,omitempty"` // ECONNRESET, ECONNABORTED, ECONNREFUSED, ETIMEDOUT, EPIPE, EHOSTUNREACH, timeout, EOF
 	Seconds    float64 `json:"seconds,omitempty"`
+	// FirstByteMS (client) is the time from the start of the dial to the
+	// first byte from the server, in milliseconds: handshake, header and
+	// the server's first write.
+	FirstByteMS float64 `json:"first_byte_ms,omitempty"`
 
 	// Summary members.
-	Conns     int            `json:"conns,omitempty"`
-	OK        int            `json:"ok,omitempty"`
-	Failed    int            `json:"failed,omitempty"`
-	Encrypted int            `json:"encrypted,omitempty"`
-	Bytes     uint64         `json:"bytes,omitempty"`
-	MbitPerS  float64        `json:"mbit_per_s,omitempty"`
-	ConnsPerS float64        `json:"conns_per_s,omitempty"`
-	Errors    map[string]int `json:"errors,omitempty"`
+	Conns     int     `json:"conns,omitempty"`
+	OK        int     `json:"ok,omitempty"`
+	Failed    int     `json:"failed,omitempty"`
+	Encrypted int     `json:"encrypted,omitempty"`
+	Bytes     uint64  `json:"bytes,omitempty"`
+	MbitPerS  float64 `json:"mbit_per_s,omitempty"`
+	ConnsPerS float64 `json:"conns_per_s,omitempty"`
+	// FirstByteP50MS and FirstByteP99MS (client) are percentiles of
+	// FirstByteMS over the completed connections that received data.
+	FirstByteP50MS float64        `json:"first_byte_p50_ms,omitempty"`
+	FirstByteP99MS float64        `json:"first_byte_p99_ms,omitempty"`
+	Errors         map[string]int `json:"errors,omitempty"`
 }
 
 // ok reports whether the connection completed without any error.

@@ -179,9 +179,14 @@ func TestTransferLoopback(t *testing.T) {
 			t.Errorf("id %d: digests or counts differ: client %+v server %+v", c.ID, c, s)
 		case c.Local != s.Remote:
 			t.Errorf("id %d: client local %s, server remote %s", c.ID, c.Local, s.Remote)
+		case c.FirstByteMS <= 0 || c.FirstByteMS > c.Seconds*1000:
+			t.Errorf("id %d: first byte after %v ms of a %v s connection", c.ID, c.FirstByteMS, c.Seconds)
 		}
 	}
 	sum := cli[5]
+	if sum.FirstByteP50MS <= 0 || sum.FirstByteP99MS < sum.FirstByteP50MS {
+		t.Errorf("first byte percentiles p50 %v p99 %v", sum.FirstByteP50MS, sum.FirstByteP99MS)
+	}
 	if sum.Event != "summary" || sum.OK != 5 || sum.Failed != 0 || sum.Bytes != 5*(300000+123457) {
 		t.Errorf("client summary %+v", sum)
 	}
@@ -369,5 +374,23 @@ func TestSessionLookup(t *testing.T) {
 	none.lookup(cli, &n)
 	if n.SessionID != "" || n.SessErr != "" || n.Role != "" {
 		t.Errorf("lookups off: %+v", n)
+	}
+}
+
+func TestFirstBytePercentiles(t *testing.T) {
+	var rs []Report
+	for i := 100; i >= 1; i-- {
+		rs = append(rs, Report{Received: 1, FirstByteMS: float64(i)})
+	}
+	// Failed connections and ones that received nothing do not count.
+	rs = append(rs, Report{Received: 1, FirstByteMS: 1000, Err: "reset"}, Report{FirstByteMS: 2000})
+	if p50, p99 := firstBytePercentiles(rs); p50 != 50 || p99 != 99 {
+		t.Errorf("p50 %v p99 %v, want 50 and 99", p50, p99)
+	}
+	if p50, p99 := firstBytePercentiles(rs[:1]); p50 != 100 || p99 != 100 {
+		t.Errorf("one connection: p50 %v p99 %v, want 100 and 100", p50, p99)
+	}
+	if p50, p99 := firstBytePercentiles(nil); p50 != 0 || p99 != 0 {
+		t.Errorf("none: p50 %v p99 %v", p50, p99)
 	}
 }
