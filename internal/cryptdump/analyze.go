@@ -19,6 +19,9 @@ import (
 // active opener (the client). On a connection that is not tcpcrypt A is the
 // client.
 type Report struct {
+	// Index numbers the connections from 1 in the order of their first
+	// packet.
+	Index     int    `json:"index"`
 	Client    string `json:"client"`
 	Server    string `json:"server"`
 	A         string `json:"a"`
@@ -63,6 +66,7 @@ func (c *Capture) Analyze(keys *KeyLog, sink Sink) ([]Report, error) {
 			s = func(_ int, aToB bool, d []byte) error { return sink(i, aToB, d) }
 		}
 		r, err := cn.analyze(keys, s)
+		r.Index = i + 1
 		if err != nil {
 			return out, err
 		}

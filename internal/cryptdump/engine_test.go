@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
+	"os"
+	"path/filepath"
 	"fmt"
 	"slices"
 	"strings"
@@ -411,4 +414,36 @@ func dstPort(r rec) uint16 {
 		ihl = 40
 	}
 	return uint16(r.pkt[ihl+2])<<8 | uint16(r.pkt[ihl+3])
+}
+
+var golden = flag.String("golden", "", "write a capture of two connections (fresh, then resumed, with rekeys) and its key log into this directory")
+
+// TestWriteGolden makes the capture tcpcryptdump's command tests read
+// (cmd/tcpcryptdump/testdata): go test -run TestWriteGolden -golden DIR.
+func TestWriteGolden(t *testing.T) {
+	if *golden == "" {
+		t.Skip("no -golden directory")
+	}
+	clock := func() time.Time { return time.Unix(0, 0) }
+	cfgA := engine.Config{Cache: crypto.NewCache(16, clock, 0), RekeyBytes: 8 << 10}
+	cfgB := engine.Config{Cache: crypto.NewCache(16, clock, 0), RekeyBytes: 8 << 10}
+	pcap, kl := runPair(t, setup{wire: enginetest.Config{MTU: 1500}, cfgA: cfgA, cfgB: cfgB}, func(ctx context.Context, p *enginetest.Pair) {
+		for i := range 2 {
+			if err := p.Bulk(ctx, false, uint16(443+i), 20000, 8000); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	for i, r := range analyze(t, pcap, kl) {
+		checkBulk(t, r, 20000, 8000)
+		if r.Resumed != (i == 1) {
+			t.Fatalf("connection %d resumed %v", i, r.Resumed)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(*golden, "two.pcap"), pcap, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*golden, "two.keylog"), []byte(kl), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
