@@ -228,7 +228,6 @@ func yesNo(b bool) string {
 type dumper struct {
 	dir   string
 	files map[string]*os.File
-	err   error
 }
 
 func dumpName(conn int, aToB bool) string {

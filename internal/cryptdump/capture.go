@@ -61,7 +61,6 @@ type half struct {
 	synDiff  bool // a retransmitted SYN carried other options
 	synOpts  []byte
 
-	acked     bool // it sent an ACK after its SYN
 	firstENO  bool // its first non-SYN segment carried ENO
 	nonSYN    bool // a non-SYN segment was seen
 	ackSeen   bool
