@@ -165,6 +165,16 @@ func (cn *conn) analyze(keys *KeyLog, sink Sink) (Report, error) {
 	}
 	sa := ha.stream(hb, &r, "A->B")
 	sb := hb.stream(ha, &r, "B->A")
+	if !r.Reset {
+		for _, x := range []struct {
+			h   *half
+			dir string
+		}{{ha, "A->B"}, {hb, "B->A"}} {
+			if !x.h.fin {
+				r.violate("%s: the capture ends before this direction closed (no FIN or RST): what followed is not verified", x.dir)
+			}
+		}
+	}
 	r.Resumed = neg.V && subA.V && subB.V && len(subA.Data) >= crypto.ResumeHalfLen && len(subB.Data) >= crypto.ResumeHalfLen
 
 	var ks *sessionKeys
