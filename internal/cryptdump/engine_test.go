@@ -334,6 +334,13 @@ func TestTampered(t *testing.T) {
 		t.Errorf("dropped segment: violations %q", r.Violations)
 	}
 
+	// The capture stops halfway: whatever verified so far is reported, and
+	// so is the missing end.
+	r = one(t, analyze(t, writeAll(t, pkts[:len(pkts)/2]), kl))
+	if !hasViolation(r, "capture ends before this direction closed") || r.BytesAToB == 0 || r.BytesAToB >= nAB {
+		t.Errorf("half a capture: %d bytes A->B, violations %q", r.BytesAToB, r.Violations)
+	}
+
 	r = one(t, analyze(t, pcap, ""))
 	if !hasViolation(r, "no TCPCRYPT_ES line") || r.BytesAToB != 0 {
 		t.Errorf("no keys: violations %q, %d bytes", r.Violations, r.BytesAToB)
