@@ -40,10 +40,21 @@ func TestE2ETcpcryptdump(t *testing.T) {
 	keysA := filepath.Join(a.dir, "keylog")
 	a.startDaemon(t, "--rule", "5001:both", "--keylog", keysA)
 	b.startDaemon(t, "--rule", "5001:both", "--keylog", filepath.Join(b.dir, "keylog"))
-	capFile := filepath.Join(t.TempDir(), "cap.pcap")
-	td := startProc(t, "tcpdump@"+a.name, false, a.argv(tcpdump, "-i", "eth0", "-s", "0", "-U", "-w", capFile, "tcp", "port", "5001")...)
-	if !td.waitFor(10*time.Second, func(_, stderr string) bool { return strings.Contains(stderr, "listening on") }) {
-		t.Fatalf("tcpdump did not start:\n%s", td.errb.String())
+	// Two captures: Ethernet with microsecond timestamps on eth0, and Linux
+	// cooked (SLL) with nanosecond timestamps on "any".
+	tmp := t.TempDir()
+	caps := map[string][]string{
+		filepath.Join(tmp, "eth0.pcap"): {"-i", "eth0"},
+		filepath.Join(tmp, "any.pcap"):  {"-i", "any", "--time-stamp-precision=nano"},
+	}
+	var tds []*proc
+	for file, how := range caps {
+		args := append(append([]string{tcpdump}, how...), "-s", "0", "-U", "-w", file, "tcp", "port", "5001")
+		td := startProc(t, "tcpdump@"+a.name, false, a.argv(args...)...)
+		if !td.waitFor(10*time.Second, func(_, stderr string) bool { return strings.Contains(stderr, "listening on") }) {
+			t.Fatalf("tcpdump %v did not start:\n%s", how, td.errb.String())
+		}
+		tds = append(tds, td)
 	}
 	srv := b.serve(t, ap(b.v4, port))
 	var runs []heldRun
@@ -55,8 +66,18 @@ func TestE2ETcpcryptdump(t *testing.T) {
 	}
 	// Let the closing segments reach the capture file before tcpdump stops.
 	time.Sleep(time.Second)
-	td.signal(syscall.SIGINT)
-	td.wait(t, 10*time.Second)
+	for _, td := range tds {
+		td.signal(syscall.SIGINT)
+		td.wait(t, 10*time.Second)
+	}
+	for file := range caps {
+		t.Run(filepath.Base(file), func(t *testing.T) { checkDump(t, file, keysA, runs) })
+	}
+}
+
+// checkDump runs tcpcryptdump on a capture of runs and checks its report
+// and dump files against what xfer saw.
+func checkDump(t *testing.T, capFile, keysA string, runs []heldRun) {
 
 	dump := t.TempDir()
 	p := startProc(t, "tcpcryptdump", false, bin(t, "tcpcryptdump"), "-r", capFile, "-k", keysA, "--json", "--dump", dump)
