@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tcpcryptd/tcpcrypt/internal/cryptdump"
+	"github.com/tcpcryptd/tcpcrypt/internal/pcapio"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,6 +25,7 @@ type config struct {
 	keylogs []string
 	json    bool
 	dump    string
+	write   string
 }
 
 // usageError marks errors in the command line (exit status 2).
@@ -40,7 +42,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "tcpcryptdump",
 		Usage:     "decrypt and verify tcpcrypt connections in a packet capture",
-		UsageText: "tcpcryptdump -r CAPTURE -k KEYLOG [-k KEYLOG...] [--json] [--dump DIR]",
+		UsageText: "tcpcryptdump -r CAPTURE -k KEYLOG [-k KEYLOG...] [--json] [--dump DIR] [-w OUT]",
 		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
@@ -49,6 +51,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringSliceFlag{Name: "keylog", Aliases: []string{"k"}, Usage: "a key log written by tcpcryptd --keylog (repeatable)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per connection per line"},
 			&cli.StringFlag{Name: "dump", Usage: "write each direction's verified plaintext to files in this directory"},
+			&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "write the capture as pcap (raw IP) with the verified plaintext in place of the frames"},
 		},
 		HideHelpCommand: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -60,7 +63,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			if c.NArg() > 0 {
 				return usageError{fmt.Errorf("unexpected argument %q", c.Args().First())}
 			}
-			cfg := config{capture: c.String("read"), keylogs: c.StringSlice("keylog"), json: c.Bool("json"), dump: c.String("dump")}
+			cfg := config{capture: c.String("read"), keylogs: c.StringSlice("keylog"), json: c.Bool("json"), dump: c.String("dump"), write: c.String("write")}
 			if cfg.capture == "" {
 				return usageError{errors.New("no capture given (-r CAPTURE)")}
 			}
@@ -114,6 +117,7 @@ func run(cfg config, stdout, stderr io.Writer) error {
 		in = f
 	}
 	capt := cryptdump.NewCapture()
+	capt.Keep = cfg.write != ""
 	readErr := capt.ReadCapture(bufio.NewReaderSize(in, 1<<16))
 	if readErr != nil && capt.Stats.Packets == 0 {
 		return fmt.Errorf("capture %s: %w", cfg.capture, readErr)
@@ -139,6 +143,11 @@ func run(cfg config, stdout, stderr io.Writer) error {
 	}
 	if d != nil {
 		if err := d.finish(reps); err != nil {
+			return err
+		}
+	}
+	if cfg.write != "" {
+		if err := writeCapture(cfg.write, capt); err != nil {
 			return err
 		}
 	}
@@ -285,4 +294,28 @@ func (d *dumper) close() error {
 		delete(d.files, name)
 	}
 	return first
+}
+
+// writeCapture writes the rewritten capture to path (mode 0600: it holds
+// plaintext).
+func writeCapture(path string, capt *cryptdump.Capture) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return usageError{fmt.Errorf("-w: %w", err)}
+	}
+	bw := bufio.NewWriterSize(f, 1<<16)
+	w, err := pcapio.NewWriter(bw, pcapio.LinkRaw, 0)
+	if err == nil {
+		err = capt.Rewrite(w)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("-w %s: %w", path, err)
+	}
+	return nil
 }

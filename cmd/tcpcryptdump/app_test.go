@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tcpcryptd/tcpcrypt/engine/enginetest"
+	"github.com/tcpcryptd/tcpcrypt/internal/pcapio"
 )
 
 // testdata/two.pcap holds two connections made by two engines through
@@ -141,5 +142,48 @@ func TestUsage(t *testing.T) {
 	}
 	if code, _, errOut := runCmd(t, "-r", p, "-k", keyFile); code != 1 || !strings.Contains(errOut, "pcap") {
 		t.Errorf("junk capture: exit %d, %q", code, errOut)
+	}
+}
+
+// TestWrite: -w writes every packet, with plaintext payloads.
+func TestWrite(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "plain.pcap")
+	if code, o, e := runCmd(t, "-r", capFile, "-k", keyFile, "-w", out); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, o, e)
+	}
+	count := func(name string) (n int, payloads [][]byte) {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		rd, err := pcapio.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			p, err := rd.Next()
+			if err != nil {
+				return n, payloads
+			}
+			n++
+			if pl, ok := enginetest.TCPPayload(p.Data); ok && len(pl) > 0 {
+				payloads = append(payloads, bytes.Clone(pl))
+			}
+		}
+	}
+	nIn, _ := count(capFile)
+	nOut, pls := count(out)
+	if nIn != nOut || len(pls) == 0 {
+		t.Fatalf("%d packets in, %d out, %d payloads", nIn, nOut, len(pls))
+	}
+	up, down := enginetest.RandomBytes(1, nAB), enginetest.RandomBytes(2, nBA)
+	for i, pl := range pls {
+		if !bytes.Contains(up, pl) && !bytes.Contains(down, pl) {
+			t.Fatalf("payload %d (%d bytes) is not plaintext", i, len(pl))
+		}
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("output mode: %v %v", st, err)
 	}
 }

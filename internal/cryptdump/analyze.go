@@ -65,6 +65,7 @@ func (c *Capture) Analyze(keys *KeyLog, sink Sink) ([]Report, error) {
 		if sink != nil {
 			s = func(_ int, aToB bool, d []byte) error { return sink(i, aToB, d) }
 		}
+		cn.client.keep, cn.server.keep = c.Keep, c.Keep
 		r, err := cn.analyze(keys, s)
 		r.Index = i + 1
 		if err != nil {
@@ -249,6 +250,7 @@ func (h *half) stream(peer *half, r *Report, dir string) stream {
 		pieces = append(pieces, piece{off, d})
 		hi = max(hi, off+int64(len(d)))
 	}
+	h.span = hi
 	st := stream{finOff: -1}
 	if h.fin {
 		st.finOff = unwrap(h.finSeq)
@@ -466,6 +468,7 @@ func verifyDir(s *crypto.Schedule, d crypto.Direction, st stream, start uint64, 
 	body := st.data[min(uint64(len(st.data)), start):]
 	var finpEnd uint64
 	after := false
+	h.keyed = true
 	for len(body) > 0 || dec.Buffered() > 0 {
 		w, werr := dec.Write(body)
 		if werr != nil {
@@ -498,6 +501,10 @@ func verifyDir(s *crypto.Schedule, d crypto.Direction, st stream, start uint64, 
 			if p.FIN {
 				finp = true
 				finpEnd = dec.Offset()
+			}
+			h.frames = append(h.frames, frameMap{c: off, end: dec.Offset(), data: off + uint64(crypto.DataOffset(p.URG)), n: uint64(len(p.Data)), p: n})
+			if h.keep {
+				h.plain = append(h.plain, p.Data...)
 			}
 			n += uint64(len(p.Data))
 			hs.Write(p.Data)

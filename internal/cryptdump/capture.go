@@ -31,6 +31,9 @@ type Stats struct {
 // Capture collects the TCP connections of a capture. Add packets with Add
 // (or a whole file with ReadCapture), then call Analyze.
 type Capture struct {
+	// Keep makes Add keep every packet, for Rewrite.
+	Keep    bool
+	kept    []keptPkt
 	conns   []*conn
 	byTuple map[[2]netip.AddrPort]*conn
 	Stats   Stats
@@ -61,13 +64,21 @@ type half struct {
 	synDiff  bool // a retransmitted SYN carried other options
 	synOpts  []byte
 
-	firstENO  bool // its first non-SYN segment carried ENO
-	nonSYN    bool // a non-SYN segment was seen
-	ackSeen   bool
-	maxAck    seq.Value
-	segs      []dataSeg
-	fin       bool
-	finSeq    seq.Value // sequence number of the FIN flag
+	firstENO bool // its first non-SYN segment carried ENO
+	nonSYN   bool // a non-SYN segment was seen
+	ackSeen  bool
+	maxAck   seq.Value
+	segs     []dataSeg
+	fin      bool
+	finSeq   seq.Value // sequence number of the FIN flag
+
+	// Filled by verification, for Rewrite: the verified frames in stream
+	// order and their plaintext, and the stream length seen.
+	frames    []frameMap
+	plain     []byte
+	keyed     bool
+	keep      bool
+	span      int64
 	finDiffer bool
 	rst       bool
 }
@@ -151,6 +162,9 @@ func (c *Capture) Add(t time.Time, ip []byte) {
 	h := &cn.client
 	if src == cn.server.ep {
 		h = &cn.server
+	}
+	if c.Keep {
+		c.kept = append(c.kept, keptPkt{t: t, ip: slices.Clone(p.Buf), cn: cn, h: h})
 	}
 	opts := tcp.Options()
 	payload := tcp.Payload()

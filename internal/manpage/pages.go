@@ -188,9 +188,11 @@ func Tcpcryptdump() Page {
 		Sections: []Section{
 			{"JSON OUTPUT", "With `--json` each connection is one JSON object on a line, with the members `index`, `client`, `server`, `a`, `b`, `encrypted`, `plain` (why it is not tcpcrypt), `tep`, `aead`, `session_id`, `resumed`, `bytes_a_to_b`, `bytes_b_to_a`, `sha256_a_to_b`, `sha256_b_to_a` (full lowercase hex), `frames_a_to_b`, `frames_b_to_a`, `rekeys_a_to_b`, `rekeys_b_to_a`, `finp_a_to_b`, `finp_b_to_a`, `reset` and `violations` (an array of strings, empty when the connection verified)."},
 			{"DUMP FILES", "With `--dump` *DIR* the verified plaintext of connection *N* (numbered from 1 in capture order) goes to *DIR*`/conn`*N*`.a_to_b` and *DIR*`/conn`*N*`.b_to_a`. Only bytes that verified are written: after a violation a file stops where verification stopped."},
+			{"REWRITTEN CAPTURE", "With `-w` *OUT* every packet of the capture is written to *OUT* as a pcap file of raw IP packets (mode 0600). In the connections whose keys were found, each segment carries the verified plaintext of the stream bytes it carried (Init messages and frame headers and tags are left out, and so are bytes that did not verify), its sequence and acknowledgment numbers count plaintext bytes, SACK options are removed and the checksums are recomputed, so that `wireshark`(1) or `tshark`(1) dissect the application protocol. Other packets are copied unchanged."},
 			{"EXAMPLES", "  tcpdump -i eth0 -w cap.pcap tcp port 443\n" +
 				"  tcpcryptdump -r cap.pcap -k /var/log/tcpcrypt.keys\n" +
-				"  tcpcryptdump -r cap.pcapng -k a.keys -k b.keys --json --dump out"},
+				"  tcpcryptdump -r cap.pcapng -k a.keys -k b.keys --json --dump out\n" +
+				"  tcpcryptdump -r cap.pcap -k keys -w plain.pcap && tshark -r plain.pcap"},
 			{"EXIT STATUS", ": 0\n" +
 				"every tcpcrypt connection verified.\n" +
 				": 1\n" +
@@ -199,7 +201,7 @@ func Tcpcryptdump() Page {
 				"a usage error, or a capture or key log that cannot be opened."},
 			{"SEE ALSO", "`tcpcryptd`(8), `tcnetstat`(8), `tcpdump`(8).\n\n" + seeAlsoRFCs},
 		},
-		FileFlags:    []string{"read", "keylog", "dump"},
-		Placeholders: map[string]string{"read": "CAPTURE", "keylog": "KEYLOG", "dump": "DIR"},
+		FileFlags:    []string{"read", "keylog", "dump", "write"},
+		Placeholders: map[string]string{"read": "CAPTURE", "keylog": "KEYLOG", "dump": "DIR", "write": "OUT"},
 	}
 }
