@@ -126,6 +126,9 @@ func (c *Capture) Add(t time.Time, ip []byte) {
 	var p packet.Packet
 	if err := packet.Parse(ip, &p); err != nil {
 		c.Stats.NotTCP++
+		if c.Keep {
+			c.kept = append(c.kept, keptPkt{t: t, ip: slices.Clone(ip)})
+		}
 		return
 	}
 	src, dst := p.SrcAddrPort(), p.DstAddrPort()

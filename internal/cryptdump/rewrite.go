@@ -56,8 +56,9 @@ func (h *half) offsetOf(v seq.Value) int64 {
 	return ref + int64(int32(uint32(v-h.isn.Add(1))-uint32(ref)))
 }
 
-// Rewrite writes every kept packet (Capture.Keep must have been set before
-// the packets were added, and Analyze called) to w as raw IP: the packets of
+// Rewrite writes every kept IP packet (Capture.Keep must have been set
+// before the packets were added, and Analyze called; frames without IP,
+// such as ARP, are not kept) to w as raw IP: the packets of
 // a connection whose keys were found carry the verified plaintext in place
 // of the frames, with sequence and acknowledgment numbers counting
 // plaintext bytes, so that a protocol analyser sees the application's
