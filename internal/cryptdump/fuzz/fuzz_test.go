@@ -1,6 +1,5 @@
-// Package fuzz holds the fuzz target of cryptdump in a test binary of its
-// own: the package's tests link gVisor (enginetest), which makes the
-// fuzzer's coverage bookkeeping too slow to be useful.
+// Package fuzz holds the fuzz target of cryptdump in a small test binary of
+// its own (cryptdump's tests link gVisor through enginetest).
 package fuzz
 
 import (
@@ -15,6 +14,11 @@ import (
 // two-connection capture (so that frames are really opened), gives reports
 // or an error, never a panic or a hang, and never claims more verified
 // plaintext than the capture carries.
+//
+// Run it with a short minimization, e.g. -fuzzminimizetime 1x: with the
+// default (60 s per new input) the fuzzer spends nearly all its time
+// minimizing the many new inputs these seeds produce (measured here: 5
+// execs in 15 s by default, about 33000/s with 1x).
 func FuzzAnalyze(f *testing.F) {
 	pcap, err := os.ReadFile("../../../cmd/tcpcryptdump/testdata/two.pcap")
 	if err != nil {
