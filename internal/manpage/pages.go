@@ -198,7 +198,7 @@ func Tcpcryptdump() Page {
 				": 1\n" +
 				"a violation in some connection, or a malformed capture.\n" +
 				": 2\n" +
-				"a usage error, or a capture or key log that cannot be opened."},
+				"a usage error, a capture or key log that cannot be opened, or an output (`-w`, `--dump`) that cannot be created."},
 			{"SEE ALSO", "`tcpcryptd`(8), `tcnetstat`(8), `tcpdump`(8).\n\n" + seeAlsoRFCs},
 		},
 		FileFlags:    []string{"read", "keylog", "dump", "write"},
