@@ -252,7 +252,7 @@ func (d *dumper) file(name string) (*os.File, error) {
 	}
 	f, err := os.OpenFile(filepath.Join(d.dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("dump: %w", err)
+		return nil, usageError{fmt.Errorf("dump: %w", err)}
 	}
 	d.files[name] = f
 	return f, nil
