@@ -20,11 +20,12 @@ var (
 
 // programs are the binaries the tests run, by name.
 var programs = map[string]string{
-	"tcpcryptd":   "./cmd/tcpcryptd",
-	"tcnetstat":   "./cmd/tcnetstat",
-	"tcpcryptctl": "./cmd/tcpcryptctl",
-	"xfer":        "./e2e/cmd/xfer",
-	"chaosbox":    "./internal/cmd/chaosbox",
+	"tcpcryptd":    "./cmd/tcpcryptd",
+	"tcnetstat":    "./cmd/tcnetstat",
+	"tcpcryptctl":  "./cmd/tcpcryptctl",
+	"tcpcryptdump": "./cmd/tcpcryptdump",
+	"xfer":         "./e2e/cmd/xfer",
+	"chaosbox":     "./internal/cmd/chaosbox",
 }
 
 func TestMain(m *testing.M) {

@@ -23,7 +23,7 @@ GOBUILDFLAGS ?= -trimpath
 GOLDFLAGS  ?= -s -w -X main.version=$(VERSION)
 BUILDDIR   ?= build
 
-INSTALL_CMDS := tcpcryptd tcnetstat tcpcryptctl
+INSTALL_CMDS := tcpcryptd tcnetstat tcpcryptctl tcpcryptdump
 
 .PHONY: install uninstall deb man install-binaries
 
@@ -35,12 +35,13 @@ install-binaries:
 	done
 
 install: install-binaries install-libtcpcrypt
-	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tcpcrypt
 	$(INSTALL) -m 0755 $(BUILDDIR)/tcpcryptd $(DESTDIR)$(SBINDIR)/tcpcryptd
-	$(INSTALL) -m 0755 $(BUILDDIR)/tcnetstat $(BUILDDIR)/tcpcryptctl $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0755 $(BUILDDIR)/tcnetstat $(BUILDDIR)/tcpcryptctl $(BUILDDIR)/tcpcryptdump $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 0644 man/man8/tcpcryptd.8 man/man8/tcnetstat.8 man/man8/tcpcryptctl.8 $(DESTDIR)$(MANDIR)/man8/
-	$(INSTALL) -m 0644 completion/tcpcryptd completion/tcnetstat completion/tcpcryptctl $(DESTDIR)$(BASHCOMPDIR)/
+	$(INSTALL) -m 0644 man/man1/tcpcryptdump.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 completion/tcpcryptd completion/tcnetstat completion/tcpcryptctl completion/tcpcryptdump $(DESTDIR)$(BASHCOMPDIR)/
 	# The unit names the daemon and nft by absolute path: point it at $(SBINDIR).
 	sed -e 's#/usr/sbin/tcpcryptd#$(SBINDIR)/tcpcryptd#g' \
 	  -e 's#/etc/tcpcrypt/#$(SYSCONFDIR)/tcpcrypt/#g' \
@@ -55,9 +56,9 @@ install: install-binaries install-libtcpcrypt
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 
 uninstall: uninstall-libtcpcrypt
-	rm -f $(DESTDIR)$(SBINDIR)/tcpcryptd $(DESTDIR)$(BINDIR)/tcnetstat $(DESTDIR)$(BINDIR)/tcpcryptctl
-	rm -f $(DESTDIR)$(MANDIR)/man8/tcpcryptd.8 $(DESTDIR)$(MANDIR)/man8/tcnetstat.8 $(DESTDIR)$(MANDIR)/man8/tcpcryptctl.8
-	rm -f $(DESTDIR)$(BASHCOMPDIR)/tcpcryptd $(DESTDIR)$(BASHCOMPDIR)/tcnetstat $(DESTDIR)$(BASHCOMPDIR)/tcpcryptctl
+	rm -f $(DESTDIR)$(SBINDIR)/tcpcryptd $(DESTDIR)$(BINDIR)/tcnetstat $(DESTDIR)$(BINDIR)/tcpcryptctl $(DESTDIR)$(BINDIR)/tcpcryptdump
+	rm -f $(DESTDIR)$(MANDIR)/man8/tcpcryptd.8 $(DESTDIR)$(MANDIR)/man8/tcnetstat.8 $(DESTDIR)$(MANDIR)/man8/tcpcryptctl.8 $(DESTDIR)$(MANDIR)/man1/tcpcryptdump.1
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/tcpcryptd $(DESTDIR)$(BASHCOMPDIR)/tcnetstat $(DESTDIR)$(BASHCOMPDIR)/tcpcryptctl $(DESTDIR)$(BASHCOMPDIR)/tcpcryptdump
 	rm -f $(DESTDIR)$(UNITDIR)/tcpcryptd.service
 	@echo "left in place: $(DESTDIR)$(SYSCONFDIR)/tcpcrypt/tcpcryptd.conf and /var/lib/tcpcrypt (rules added at run time)"
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
@@ -70,4 +71,4 @@ include mk/libtcpcrypt.mk
 # Regenerates the man pages and completion scripts from the commands'
 # definitions (the tests compare them, so a flag added without this fails).
 man:
-	$(GO) test -count=1 -run '^TestManPage$$' ./cmd/tcpcryptd ./cmd/tcnetstat ./cmd/tcpcryptctl -args -update
+	$(GO) test -count=1 -run '^TestManPage$$' ./cmd/tcpcryptd ./cmd/tcnetstat ./cmd/tcpcryptctl ./cmd/tcpcryptdump -args -update

@@ -46,7 +46,7 @@ make --no-print-directory -f mk/install.mk install \
 
 # Debian policy: compressed man pages, stripped shared libraries, a copyright
 # file, no build paths.
-gzip -9n "$root"/usr/share/man/man8/*.8 "$root"/usr/share/man/man3/*.3
+gzip -9n "$root"/usr/share/man/man8/*.8 "$root"/usr/share/man/man1/*.1 "$root"/usr/share/man/man3/*.3
 if command -v strip >/dev/null 2>&1; then
   strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root"/usr/lib/libtcpcrypt.so.*.*.*
   strip --strip-debug --remove-section=.comment "$root"/usr/lib/libtcpcrypt.a
@@ -87,9 +87,10 @@ Description: opportunistic TCP encryption (TCP-ENO and tcpcrypt)
  taken from NFQUEUE. Peers without tcpcrypt get plain TCP.
  .
  Includes tcnetstat (lists connections and session ids), tcpcryptctl
- (rules, status, session id lookup) and libtcpcrypt, the C library with the
- original libtcpcrypt API through which applications get their connections'
- session ids (libtcpcrypt(3), pkg-config libtcpcrypt). The service is
+ (rules, status, session id lookup), tcpcryptdump (decrypts and verifies
+ captured tcpcrypt traffic with the daemon's key log) and libtcpcrypt, the C
+ library with the original libtcpcrypt API through which applications get
+ their connections' session ids (libtcpcrypt(3), pkg-config libtcpcrypt). The service is
  installed but neither enabled nor started.
 CONTROL
 echo /etc/tcpcrypt/tcpcryptd.conf > "$root/DEBIAN/conffiles"

@@ -26,6 +26,11 @@ command -v make >/dev/null 2>&1 || need+=(make)
 # dpkg-deb builds the package that CI installs.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v groff >/dev/null 2>&1 || need+=(groff-base)
+# tcpdump makes the captures the tcpcryptdump e2e tests read; tshark must find
+# curl's HTTP request (curl) in what tcpcryptdump -w writes.
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 # libtcpcrypt (the C library) needs a C compiler and the libc headers; its tests
 # build programs with pkg-config and run the Python (ctypes) example of its docs.

@@ -54,9 +54,10 @@ deb=$(./scripts/build-deb.sh "$work/dist" 2>"$work/build.log" | tail -n1) || { c
 step "installing $(basename "$deb")"
 dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i"; }
 
-for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /usr/bin/tcpcryptctl \
+for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /usr/bin/tcpcryptctl /usr/bin/tcpcryptdump \
          /lib/systemd/system/tcpcryptd.service /etc/tcpcrypt/tcpcryptd.conf \
-         /usr/share/man/man8/tcpcryptd.8.gz /usr/share/man/man8/tcnetstat.8.gz /usr/share/man/man8/tcpcryptctl.8.gz \
+         /usr/share/man/man8/tcpcryptd.8.gz /usr/share/man/man8/tcnetstat.8.gz /usr/share/man/man8/tcpcryptctl.8.gz /usr/share/man/man1/tcpcryptdump.1.gz \
+         /usr/share/bash-completion/completions/tcpcryptdump \
          /usr/share/bash-completion/completions/tcpcryptd \
          /usr/include/tcpcrypt/tcpcrypt.h /usr/lib/libtcpcrypt.so.0 /usr/lib/libtcpcrypt.so \
          /usr/lib/libtcpcrypt.a /usr/lib/pkgconfig/libtcpcrypt.pc /usr/share/man/man3/libtcpcrypt.3.gz; do
@@ -132,7 +133,7 @@ ip netns exec "$ns" nft list table inet tcpcrypt >/dev/null 2>&1 && fail "table 
 
 step "dpkg -r"
 dpkg -r tcpcryptd >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -r"; }
-for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /lib/systemd/system/tcpcryptd.service \
+for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /usr/bin/tcpcryptdump /lib/systemd/system/tcpcryptd.service \
          /usr/lib/libtcpcrypt.so.0 /usr/lib/libtcpcrypt.so /usr/include/tcpcrypt/tcpcrypt.h; do
   [ ! -e "$f" ] && [ ! -L "$f" ] || fail "$f still present after dpkg -r"
 done

@@ -128,6 +128,11 @@ func TestRenderGroff(t *testing.T) {
 		}
 		pages[name] = string(b)
 	}
+	b, err := os.ReadFile("../../man/man1/tcpcryptdump.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages["tcpcryptdump"] = string(b)
 	for name, page := range pages {
 		cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z")
 		cmd.Stdin = strings.NewReader(page)

@@ -173,3 +173,35 @@ func Tcpcryptctl() Page {
 		},
 	}
 }
+
+// Tcpcryptdump is the hand-written part of `tcpcryptdump`(1).
+func Tcpcryptdump() Page {
+	return Page{
+		Section: "1", Date: pageDate, Source: pageSource, Manual: "User Commands",
+		Description: "`tcpcryptdump` reads a packet capture and the key logs that `tcpcryptd --keylog` writes, and checks every TCP connection in the capture: the TCP-ENO options of the SYN and SYN-ACK, the Init1 and Init2 messages, the authentication of every frame under the keys derived from the logged secrets, rekeys, and the FINp frame before each TCP FIN; a direction the capture never sees closed (no FIN, no RST) is not verified to its end and is a violation. Each direction is reassembled by sequence number; bytes sent again (retransmissions, segments cut or joined differently) must equal the first copy. Bytes missing from the capture, between captured bytes or acknowledged by the peer but never captured, are reported as gaps: they are never passed over.\n" +
+			"\n" +
+			"The capture may be pcap or pcapng, with Ethernet (VLAN tags allowed), raw IP, Linux cooked (SLL, SLL2) or BSD loopback link types, as `tcpdump -w` writes them. Packets cut by the snap length are skipped and counted, so their bytes show up as gaps.\n" +
+			"\n" +
+			"For each connection it prints the client and server, the hosts in the TCP-ENO roles A and B (A is normally the client), the TEP, the AEAD, the session id, whether the session was resumed, and for each direction the bytes of verified plaintext, frames, rekeys, whether FINp was seen and the SHA-256 of the plaintext; then every violation. A connection whose handshake did not settle on TCP-ENO is listed as plain TCP with the reason, which is not a violation.\n" +
+			"\n" +
+			"A fresh session is keyed from the `TCPCRYPT_ES` line of its Init1 nonce; a resumed one from the `TCPCRYPT_SS` secret (or its successor) whose resumption identifiers both SYNs carry. The key log of either host suffices. The key log holds secrets that decrypt the logged traffic: keep it, and the files `--dump` writes (mode 0600), private.",
+		Sections: []Section{
+			{"JSON OUTPUT", "With `--json` each connection is one JSON object on a line, with the members `index`, `client`, `server`, `a`, `b`, `encrypted`, `plain` (why it is not tcpcrypt), `tep`, `aead`, `session_id`, `resumed`, `bytes_a_to_b`, `bytes_b_to_a`, `sha256_a_to_b`, `sha256_b_to_a` (full lowercase hex), `frames_a_to_b`, `frames_b_to_a`, `rekeys_a_to_b`, `rekeys_b_to_a`, `finp_a_to_b`, `finp_b_to_a`, `reset` and `violations` (an array of strings, empty when the connection verified)."},
+			{"DUMP FILES", "With `--dump` *DIR* the verified plaintext of connection *N* (numbered from 1 in capture order) goes to *DIR*`/conn`*N*`.a_to_b` and *DIR*`/conn`*N*`.b_to_a`. Only bytes that verified are written: after a violation a file stops where verification stopped."},
+			{"REWRITTEN CAPTURE", "With `-w` *OUT* every IP packet of the capture is written to *OUT* as a pcap file of raw IP packets (mode 0600); frames without IP, such as ARP, are left out. In the connections whose keys were found, each segment carries the verified plaintext of the stream bytes it carried (Init messages and frame headers and tags are left out, and so are bytes that did not verify), its sequence and acknowledgment numbers count plaintext bytes, SACK options are removed and the checksums are recomputed, so that `wireshark`(1) or `tshark`(1) dissect the application protocol. Other packets are copied unchanged."},
+			{"EXAMPLES", "  tcpdump -i eth0 -w cap.pcap tcp port 443\n" +
+				"  tcpcryptdump -r cap.pcap -k /var/log/tcpcrypt.keys\n" +
+				"  tcpcryptdump -r cap.pcapng -k a.keys -k b.keys --json --dump out\n" +
+				"  tcpcryptdump -r cap.pcap -k keys -w plain.pcap && tshark -r plain.pcap"},
+			{"EXIT STATUS", ": 0\n" +
+				"every tcpcrypt connection verified.\n" +
+				": 1\n" +
+				"a violation in some connection, or a malformed capture.\n" +
+				": 2\n" +
+				"a usage error, a capture or key log that cannot be opened, or an output (`-w`, `--dump`) that cannot be created."},
+			{"SEE ALSO", "`tcpcryptd`(8), `tcnetstat`(8), `tcpdump`(8).\n\n" + seeAlsoRFCs},
+		},
+		FileFlags:    []string{"read", "keylog", "dump", "write"},
+		Placeholders: map[string]string{"read": "CAPTURE", "keylog": "KEYLOG", "dump": "DIR", "write": "OUT"},
+	}
+}
