@@ -86,10 +86,10 @@ func newBatch(rc syscall.RawConn, qnum uint16) *batch {
 		iov: make([][]byte, 0, 3*maxBatchVerdicts)}
 }
 
-// full reports whether a verdict with a payload of plen bytes must wait for
+// full reports whether a verdict carrying pkt (nil for none) must wait for
 // the next batch.
-func (b *batch) full(plen int) bool {
-	return b.n > 0 && (b.n >= maxBatchVerdicts || b.bytes+maxVerdictHdr+plen+3 > maxBatchBytes)
+func (b *batch) full(pkt []byte) bool {
+	return b.n > 0 && (b.n >= maxBatchVerdicts || b.bytes+maxVerdictHdr+len(pkt)+3 > maxBatchBytes)
 }
 
 // add appends a verdict; pkt (nil for none) is referenced, not copied, and

@@ -97,14 +97,14 @@ func TestBatchWire(t *testing.T) {
 func TestBatchBounds(t *testing.T) {
 	b := newBatch(nil, 7463)
 	big := make([]byte, engineMaxPacketForTest)
-	for !b.full(len(big)) {
+	for !b.full(big) {
 		b.add(1, nfqueue.NfAccept, big)
 	}
 	if b.bytes > maxBatchBytes || b.n > maxBatchVerdicts || len(b.iov) > 1024 {
 		t.Errorf("batch of %d verdicts, %d bytes, %d iovecs", b.n, b.bytes, len(b.iov))
 	}
 	b.reset()
-	for !b.full(-1) {
+	for !b.full(nil) {
 		b.add(1, nfqueue.NfDrop, nil)
 	}
 	if b.n != maxBatchVerdicts {
@@ -127,7 +127,7 @@ func FuzzBatchWire(f *testing.F) {
 			pkt     []byte
 		}
 		var want []v
-		for len(in) >= 4 && !b.full(int(in[3])*7) {
+		for len(in) >= 4 && !b.full(make([]byte, int(in[3])*7)) {
 			x := v{id: binary.BigEndian.Uint32([]byte{in[0], in[1], in[2], 0}), verdict: int(in[3] & 1)}
 			if in[3]&2 != 0 {
 				x.pkt = bytes.Repeat([]byte{in[0]}, int(in[3])*7)

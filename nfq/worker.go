@@ -78,13 +78,17 @@ func newWorker(d *Dispatcher, idx int, eng Engine) *worker {
 // flush sends every batched verdict.
 func (w *worker) flush() {
 	for _, b := range w.batches {
-		if b == nil || b.n == 0 {
-			continue
+		if b != nil && b.n > 0 {
+			w.send(b)
 		}
-		n := b.n
-		if err := b.send(); err != nil {
-			w.c.c[cVerdictErrors].Add(uint64(n))
-		}
+	}
+}
+
+// send writes one batch, counting its verdicts as errors if the write fails.
+func (w *worker) send(b *batch) {
+	n := b.n
+	if err := b.send(); err != nil {
+		w.c.c[cVerdictErrors].Add(uint64(n))
 	}
 }
 
@@ -312,15 +316,8 @@ func (w *worker) write(ref heldRef, v engine.Verdict, pkt []byte) {
 	}
 	w.c.lat.observe(stamp() - ref.at)
 	if b := w.batches[ref.q]; b != nil {
-		plen := -1
-		if payload != nil {
-			plen = len(payload)
-		}
-		if b.full(plen) {
-			n := b.n
-			if err := b.send(); err != nil {
-				w.c.c[cVerdictErrors].Add(uint64(n))
-			}
+		if b.full(payload) {
+			w.send(b)
 		}
 		b.add(ref.id, verdict, payload)
 		return
