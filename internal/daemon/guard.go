@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"sync/atomic"
-
 	"github.com/tcpcryptd/tcpcrypt/engine"
 	"github.com/tcpcryptd/tcpcrypt/rules"
 )
@@ -27,7 +25,6 @@ type guard struct {
 	log     *slog.Logger
 	release chan []rules.Flow
 	done    chan struct{}
-	errs    atomic.Uint64 // releases that failed (logged once per batch)
 }
 
 // guardReleaseQueue bounds the releases waiting for the goroutine.
@@ -83,7 +80,6 @@ func (g *guard) flush(rf []rules.Flow) {
 		break
 	}
 	if err := g.sets.Unprotect(batch...); err != nil {
-		g.errs.Add(1)
 		g.log.Warn("could not remove ended flows from the guard sets; they stay queued until the table is replaced",
 			"flows", len(batch), "err", err)
 	}

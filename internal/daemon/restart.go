@@ -126,17 +126,16 @@ func destroySock(c *netlink.Conn, s *diagSock) error {
 // a version without guard sets, or flows it had not protected yet); see
 // destroyMatching.
 func restartSafety(log *slog.Logger, conn *nftables.Conn, m *Matcher) error {
-	type tuple struct{ local, remote netip.AddrPort }
-	protected := map[tuple]bool{}
+	protected := flowSet{}
 	flows, gerr := rules.ProtectedFlows(conn)
 	if gerr != nil {
 		log.Error("restart safety: could not read the previous instance's guard sets; destroying every covered connection instead", "err", gerr)
 	}
 	for _, f := range flows {
-		protected[tuple{f.Local, f.Remote}] = true
+		protected.add(f.Local, f.Remote)
 	}
 	res, err := destroyMatching(func(local, remote netip.AddrPort) bool {
-		return protected[tuple{unmapAP(local), unmapAP(remote)}] || m.Covered(local, remote)
+		return protected.has(local, remote) || m.Covered(local, remote)
 	})
 	if err != nil {
 		log.Error("restart safety: could not destroy every connection the previous instance may have encrypted; "+
@@ -147,4 +146,16 @@ func restartSafety(log *slog.Logger, conn *nftables.Conn, m *Matcher) error {
 	log.Warn("restart safety: the previous instance left its table; destroyed the connections it encrypted and the covered ones",
 		"protected", len(flows), "found", res.Found, "destroyed", res.Destroyed, "gone", res.Gone)
 	return nil
+}
+
+// flowSet is a set of connections by their endpoints (local first), IPv4
+// addresses unmapped, for matching sockets that sock_diag reports.
+type flowSet map[[2]netip.AddrPort]bool
+
+func (s flowSet) add(local, remote netip.AddrPort) {
+	s[[2]netip.AddrPort{unmapAP(local), unmapAP(remote)}] = true
+}
+
+func (s flowSet) has(local, remote netip.AddrPort) bool {
+	return s[[2]netip.AddrPort{unmapAP(local), unmapAP(remote)}]
 }

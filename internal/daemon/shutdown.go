@@ -23,12 +23,11 @@ const shutdownSafetyTimeout = 5 * time.Second
 func (d *Daemon) shutdownSafety(log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownSafetyTimeout)
 	defer cancel()
-	type tuple struct{ local, remote netip.AddrPort }
-	live := map[tuple]bool{}
+	live := flowSet{}
 	err := d.eachEngine(ctx, func(e *engine.Engine) {
 		for _, fi := range e.Snapshot() {
 			if !fi.State.Dead() {
-				live[tuple{fi.Local, fi.Remote}] = true
+				live.add(fi.Local, fi.Remote)
 			}
 		}
 	})
@@ -40,7 +39,7 @@ func (d *Daemon) shutdownSafety(log *slog.Logger) {
 		return
 	}
 	res, err := destroyMatching(func(local, remote netip.AddrPort) bool {
-		return live[tuple{unmapAP(local), unmapAP(remote)}]
+		return live.has(local, remote)
 	})
 	if err != nil {
 		log.Error("shutdown: could not destroy every protected connection; their next bytes may go out in plaintext",

@@ -134,7 +134,7 @@ var (
 		"Flows handed to the guard (kept queued without bypass until they end, DESIGN.md invariant 11).")
 	descGuardErrors = desc("guard_errors_total",
 		"Guard failures, by kind: protect (the flow could not be protected and was aborted), "+
-			"unprotect (an ended flow stayed in the guard set).", "kind")
+			"unprotect (a release made on the packet path failed; batched releases log their failures).", "kind")
 	descPanics = desc("engine_panics_total",
 		"Engine calls that panicked; each was recovered, its segment dropped and its flow aborted.")
 	descVerdictLatency = desc("verdict_latency_seconds",
