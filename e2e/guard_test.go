@@ -18,19 +18,8 @@ import (
 // gone or after it is back. The new instance reads the flow from the stale
 // guard set and destroys its socket; new connections are encrypted again.
 func TestE2EKillKeepsEncrypted(t *testing.T) {
-	a, b := pair(t)
-	a.startDaemon(t, "--rule", "5001:both")
-	b.startDaemon(t, "--rule", "5001:both")
-	defer b.logCounters(t)
-	tp := a.tap(t, "eth0", port)
-	srv := b.serve(t, ap(b.v4, port))
-	cli := a.send(t, ap(b.v4, port), false, "-up", "400M", "-down", "0", "-rate", "4M", "-timeout", "60s")
-	sess := waitSession(t, a, port, 10*time.Second)
-	time.Sleep(time.Second)
-	before := tp.Snapshot()
-	if before.MarkerHits != 0 || before.PayloadBytes < 1<<20 {
-		t.Fatalf("before the kill: %v; want encrypted traffic flowing", before)
-	}
+	x := startSlowTransfer(t)
+	a, b, tp, srv, cli, sess, before := x.a, x.b, x.tp, x.srv, x.cli, x.sess, x.before
 
 	a.killDaemon(t)
 	if !a.hasTable(t, "tcpcrypt") {

@@ -7,7 +7,38 @@ import (
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/e2e/internal/wiretap"
 )
+
+// slowTransfer is an encrypted transfer from a to b that is still running
+// when the test acts on a daemon: 4 MiB/s for up to 100 s, captured on a's
+// eth0, with at least 1 MiB of ciphertext seen so far.
+type slowTransfer struct {
+	a, b     *host
+	tp       *wiretap.Tap
+	srv, cli *proc
+	sess     ctl.Conn
+	before   wiretap.Stats
+}
+
+func startSlowTransfer(t *testing.T) slowTransfer {
+	t.Helper()
+	var x slowTransfer
+	x.a, x.b = pair(t)
+	x.a.startDaemon(t, "--rule", "5001:both")
+	x.b.startDaemon(t, "--rule", "5001:both")
+	t.Cleanup(func() { x.b.logCounters(t) })
+	x.tp = x.a.tap(t, "eth0", port)
+	x.srv = x.b.serve(t, ap(x.b.v4, port))
+	x.cli = x.a.send(t, ap(x.b.v4, port), false, "-up", "400M", "-down", "0", "-rate", "4M", "-timeout", "60s")
+	x.sess = waitSession(t, x.a, port, 10*time.Second)
+	time.Sleep(time.Second)
+	x.before = x.tp.Snapshot()
+	if x.before.MarkerHits != 0 || x.before.PayloadBytes < 1<<20 {
+		t.Fatalf("before acting on the daemon: %v; want encrypted traffic flowing", x.before)
+	}
+	return x
+}
 
 // checkPlain fails t if either application got a session id.
 func checkPlain(t *testing.T, r heldRun) {
@@ -47,20 +78,8 @@ func waitSession(t *testing.T, h *host, port uint16, d time.Duration) ctl.Conn {
 // so it must end in a reset, and none of its plaintext may appear on the
 // wire, neither while the daemon is down nor after the restart. New connections are encrypted again.
 func TestE2EDaemonRestart(t *testing.T) {
-	a, b := pair(t)
-	a.startDaemon(t, "--rule", "5001:both")
-	b.startDaemon(t, "--rule", "5001:both")
-	defer b.logCounters(t)
-	tp := a.tap(t, "eth0", port)
-	srv := b.serve(t, ap(b.v4, port))
-	// 4 MiB/s for up to 100 s: still running when the daemon restarts.
-	cli := a.send(t, ap(b.v4, port), false, "-up", "400M", "-down", "0", "-rate", "4M", "-timeout", "60s")
-	sess := waitSession(t, a, port, 10*time.Second)
-	time.Sleep(time.Second)
-	before := tp.Snapshot()
-	if before.MarkerHits != 0 || before.PayloadBytes < 1<<20 {
-		t.Fatalf("before the restart: %v; want encrypted traffic flowing", before)
-	}
+	x := startSlowTransfer(t)
+	a, b, tp, srv, cli, sess, before := x.a, x.b, x.tp, x.srv, x.cli, x.sess, x.before
 
 	a.stopDaemon(t)
 	if a.hasTable(t, "tcpcrypt") {
