@@ -4,12 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tcpcryptd/tcpcrypt/rules"
 )
 
 // Sentinel errors callers may match with errors.Is.
@@ -27,9 +24,8 @@ var (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultMaxQueueLen    = 4096    // packets the kernel keeps waiting per queue
-	DefaultReadBuffer     = 8 << 20 // bytes of netlink socket receive buffer
-	DefaultWorkerQueueLen = 512     // segments waiting per worker
+	DefaultMaxQueueLen = 4096    // packets the kernel keeps waiting per queue
+	DefaultReadBuffer  = 8 << 20 // bytes of netlink socket receive buffer
 	// CopyRange is how many bytes of each packet we ask the kernel to copy
 	// to us. The kernel caps the copy range at 65531 (the payload attribute's
 	// 16-bit length counts its 4-byte header), so a longer packet (a GSO
@@ -43,21 +39,18 @@ const (
 // field selects a default.
 type Config struct {
 	// QueueNum is the first NFQUEUE number and QueueCount how many
-	// consecutive queues to read, one handle each (default 1). Both zero
-	// select rules.DefaultQueueNum. They must match the rules' Config.
+	// consecutive queues to read, one handle and one engine each (default
+	// 1). They must match the rules (the daemon takes both from one place).
 	QueueNum, QueueCount uint16
-	// Workers is the number of workers, each with its own engine (default
-	// GOMAXPROCS).
-	Workers int
-	// NewEngine makes the engine of worker i (0 <= i < Workers). Required.
-	NewEngine func(worker int) (Engine, error)
+	// NewEngine makes the engine of queue QueueNum+i. Required.
+	NewEngine func(queue int) (Engine, error)
 	// Mark is the SO_MARK of the raw sockets that hand packets to the local
-	// stack (ToLocal); both queue chains let it through (default
-	// rules.DefaultMark).
+	// stack (ToLocal); both queue chains let it through. Open requires it.
 	Mark uint32
 	// PeerMark is the SO_MARK of the raw sockets that send toward the peer
 	// (ToPeer); only the output chain lets it through, so that on loopback
-	// the receiving end still sees the packet (default rules.DefaultPeerMark).
+	// the receiving end still sees the packet. Open requires it, different
+	// from Mark.
 	PeerMark uint32
 	// MaxQueueLen bounds the packets the kernel keeps waiting for a verdict
 	// per queue (default DefaultMaxQueueLen).
@@ -70,10 +63,6 @@ type Config struct {
 	// ReadBuffer is the netlink receive buffer in bytes (default
 	// DefaultReadBuffer); it is set with SO_RCVBUFFORCE when permitted.
 	ReadBuffer int
-	// WorkerQueueLen is how many segments may wait for each worker (default
-	// DefaultWorkerQueueLen). When a worker's queue is full the reader
-	// waits, and the kernel queues (or, past MaxQueueLen, drops).
-	WorkerQueueLen int
 	// Guard protects the flows the engines report (Result.Protect). Nil
 	// means none: then nothing keeps an encrypted flow's packets from
 	// bypassing the daemon when it is gone, and Run logs a warning.
@@ -86,28 +75,13 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
-	if c.QueueNum == 0 && c.QueueCount == 0 {
-		c.QueueNum = rules.DefaultQueueNum
-	}
 	if c.QueueCount == 0 {
 		c.QueueCount = 1
 	}
 	if last := uint32(c.QueueNum) + uint32(c.QueueCount) - 1; last > 0xffff {
 		return fmt.Errorf("%w: queues %d..%d exceed 65535", ErrConfig, c.QueueNum, last)
 	}
-	if c.Workers < 0 {
-		return fmt.Errorf("%w: %d workers", ErrConfig, c.Workers)
-	}
-	if c.Workers == 0 {
-		c.Workers = runtime.GOMAXPROCS(0)
-	}
-	if c.Mark == 0 {
-		c.Mark = rules.DefaultMark
-	}
-	if c.PeerMark == 0 {
-		c.PeerMark = rules.DefaultPeerMark
-	}
-	if c.Mark == c.PeerMark {
+	if c.Mark != 0 && c.Mark == c.PeerMark {
 		return fmt.Errorf("%w: mark and peer mark must differ", ErrConfig)
 	}
 	if c.MaxQueueLen == 0 {
@@ -115,9 +89,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ReadBuffer <= 0 {
 		c.ReadBuffer = DefaultReadBuffer
-	}
-	if c.WorkerQueueLen <= 0 {
-		c.WorkerQueueLen = DefaultWorkerQueueLen
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"testing"
 	"time"
@@ -37,7 +36,7 @@ func TestVerdicts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, 2, 1, script{process: func(*fakeEngine, []byte, engine.Dir) engine.Result { return tt.res }})
+			h := newHarness(t, 1, script{process: func(*fakeEngine, []byte, engine.Dir) engine.Result { return tt.res }})
 			pkt := tcpPkt(t, "10.0.0.1:1000", "10.0.0.2:80", 1, []byte("hi"))
 			h.queues[0].Packet(42, HookLocalOut, pkt)
 			v := h.verdict(0)
@@ -56,7 +55,7 @@ func TestVerdicts(t *testing.T) {
 }
 
 func TestDirectionFromHook(t *testing.T) {
-	h := newHarness(t, 1, 1, script{})
+	h := newHarness(t, 1, script{})
 	pkt := tcpPkt(t, "10.0.0.1:1000", "10.0.0.2:80", 1, nil)
 	h.queues[0].Packet(1, HookLocalOut, pkt)
 	h.queues[0].Packet(2, HookLocalIn, pkt)
@@ -86,11 +85,12 @@ func TestDirectionFromHook(t *testing.T) {
 	}
 }
 
-// TestSharding sends interleaved segments of many flows, both directions and
-// on two queues, and checks that every flow stays on one worker in order.
-func TestSharding(t *testing.T) {
+// TestOneEnginePerQueue sends interleaved segments of many flows, both
+// directions and on two queues, and checks that each queue's segments go to
+// that queue's engine, every flow's in order.
+func TestOneEnginePerQueue(t *testing.T) {
 	const flows, perFlow = 64, 20
-	h := newHarness(t, 4, 2, script{})
+	h := newHarness(t, 2, script{})
 	var id uint32
 	for n := range perFlow {
 		for f := range flows {
@@ -121,8 +121,11 @@ func TestSharding(t *testing.T) {
 	for _, c := range calls {
 		s := seqOf(c.pkt)
 		f, n := int(s>>16), int(s&0xffff)
+		if c.worker != f%2 {
+			t.Fatalf("flow %d of queue %d processed by engine %d", f, f%2, c.worker)
+		}
 		if w, ok := workerOf[f]; ok && w != c.worker {
-			t.Fatalf("flow %d on workers %d and %d", f, w, c.worker)
+			t.Fatalf("flow %d on engines %d and %d", f, w, c.worker)
 		}
 		workerOf[f] = c.worker
 		used[c.worker] = true
@@ -138,14 +141,14 @@ func TestSharding(t *testing.T) {
 			t.Fatalf("flow %d segment %d: dir %v", f, n, c.dir)
 		}
 	}
-	if len(used) < 2 {
-		t.Errorf("all %d flows on %d worker(s); want a spread", flows, len(used))
+	if len(used) != 2 {
+		t.Errorf("flows of two queues on %d engine(s)", len(used))
 	}
 }
 
 func TestHoldThenRelease(t *testing.T) {
 	newPkt := []byte{0x45, 0xee}
-	h := newHarness(t, 1, 1, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
+	h := newHarness(t, 1, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 		switch seqOf(pkt) {
 		case 1:
 			return engine.Result{Verdict: engine.Hold, Token: 7}
@@ -183,7 +186,7 @@ func TestHoldThenRelease(t *testing.T) {
 // run once the engine's deadline has passed, and not again without one.
 func TestTickAtDeadline(t *testing.T) {
 	const delay = 40 * time.Millisecond
-	h := newHarness(t, 1, 1, script{
+	h := newHarness(t, 1, script{
 		process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 			e.deadline = time.Now().Add(delay)
 			e.state["deadline"] = e.deadline
@@ -219,7 +222,7 @@ func TestTickAtDeadline(t *testing.T) {
 // not spin the worker.
 func TestStaleDeadline(t *testing.T) {
 	past := time.Now().Add(-time.Second)
-	h := newHarness(t, 1, 1, script{
+	h := newHarness(t, 1, script{
 		init: func(e *fakeEngine) { e.deadline = past },
 		tick: func(e *fakeEngine, now time.Time) engine.Result { return engine.Result{} },
 	})
@@ -231,7 +234,7 @@ func TestStaleDeadline(t *testing.T) {
 
 func TestInjection(t *testing.T) {
 	peer1, peer2, local := []byte{0x45, 1}, []byte{0x45, 2}, []byte{0x60, 3}
-	h := newHarness(t, 2, 1, script{
+	h := newHarness(t, 1, script{
 		process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 			return engine.Result{Verdict: engine.Drop, ToPeer: [][]byte{peer1, peer2}, ToLocal: [][]byte{local}}
 		},
@@ -258,7 +261,7 @@ func TestInjection(t *testing.T) {
 
 // TestShutdownDropsHeld: held segments get NF_DROP when Run ends.
 func TestShutdownDropsHeld(t *testing.T) {
-	h := newHarness(t, 3, 2, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
+	h := newHarness(t, 2, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 		return engine.Result{Verdict: engine.Hold, Token: engine.Token(seqOf(pkt))}
 	}})
 	ids := map[uint32]bool{}
@@ -297,7 +300,7 @@ func TestShutdownDropsHeld(t *testing.T) {
 // TestOddPackets: no panic, and the documented path for packets that are not
 // well-formed TCP or arrive with odd attributes.
 func TestOddPackets(t *testing.T) {
-	h := newHarness(t, 4, 1, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
+	h := newHarness(t, 1, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 		return engine.Result{Verdict: engine.Drop}
 	}})
 	good := tcpPkt(t, "10.0.0.1:1000", "10.0.0.2:80", 1, []byte("data"))
@@ -313,7 +316,7 @@ func TestOddPackets(t *testing.T) {
 		id      uint32
 		pkt     []byte
 		verdict int
-		engine  bool // handed to worker 0's engine
+		engine  bool // handed to the queue's engine
 	}{
 		{"udp", 1, udp4(), nfqueue.NfAccept, false},
 		{"icmpv6", 2, icmp6, nfqueue.NfAccept, false},
@@ -332,43 +335,47 @@ func TestOddPackets(t *testing.T) {
 		}
 		if tt.engine {
 			if c := h.nextCall(); c.worker != 0 || !bytes.Equal(c.pkt, tt.pkt) {
-				t.Errorf("%s: engine call on worker %d with %x", tt.name, c.worker, c.pkt)
+				t.Errorf("%s: engine call on engine %d with %x", tt.name, c.worker, c.pkt)
 			}
 		}
 	}
-	// Attributes without an id, a hook or a payload.
+	// Messages without a packet header (no id: no verdict possible),
+	// without a hook (0: PREROUTING, not ours), without a payload, and cut
+	// short by the kernel (NFQA_CAP_LEN above the payload's length).
 	id, hook := uint32(20), HookLocalOut
-	q.Attribute(nfqueue.Attribute{Hook: &hook, Payload: &good})
+	q.Attribute(nfqueue.Attribute{Payload: &good})
 	q.Attribute(nfqueue.Attribute{PacketID: &id, Payload: &good})
 	id2 := uint32(21)
 	q.Attribute(nfqueue.Attribute{PacketID: &id2, Hook: &hook})
 	capLen := uint32(len(good) + 100)
 	id3 := uint32(22)
 	q.Attribute(nfqueue.Attribute{PacketID: &id3, Hook: &hook, Payload: &good, CapLen: &capLen})
-	// 21 goes to worker 0 (no payload to key), 22 to its flow's worker: the
-	// order between them is not fixed.
-	got := map[uint32]int{}
-	for range 3 {
-		v := h.verdict(0)
-		got[v.ID] = v.Verdict
+	// Messages that do not parse, or are of a type no queue sends, and the
+	// error reply to a verdict: counted, no verdict.
+	q.Datagram([]byte{1, 2, 3})
+	q.Datagram(append(nfqtest.EncodePacket(nfqueue.Attribute{PacketID: &id, Hook: &hook, Payload: &good})[:30], make([]byte, 8)...))
+	q.Datagram(nfqtest.EncodeError(int32(unix.ENOENT)))
+	for _, want := range []nfqtest.Verdict{{ID: 20, Verdict: nfqueue.NfAccept}, {ID: 21, Verdict: nfqueue.NfDrop}, {ID: 22, Verdict: nfqueue.NfDrop}} {
+		if v := h.verdict(0); v.ID != want.ID || v.Verdict != want.Verdict {
+			t.Errorf("verdict %+v, want %+v", v, want)
+		}
 	}
-	if want := map[uint32]int{20: nfqueue.NfAccept, 21: nfqueue.NfDrop, 22: nfqueue.NfDrop}; !maps.Equal(got, want) {
-		t.Errorf("verdicts %v, want %v", got, want)
-	}
-	s := h.waitStats(func(s Stats) bool { return s.Truncated == 1 })
-	if s.NonTCP != 2 || s.ParseErrors != 7 || s.NoPacketID != 1 || s.UnknownHook != 1 {
+	s := h.waitStats(func(s Stats) bool { return s.RecvErrors == 1 })
+	if s.NonTCP != 2 || s.ParseErrors != 7 || s.NoPacketID != 1 || s.UnknownHook != 1 || s.Truncated != 1 || s.BadMessages != 2 {
 		t.Errorf("stats %+v", s)
 	}
+	h.noVerdict(0, 20*time.Millisecond)
 }
 
-// TestPayloadCopied: the fake queue scribbles over the payload after the hook
-// returns; the engine must still see the original bytes.
-func TestPayloadCopied(t *testing.T) {
+// TestBatchedReceive: segments that wait while the engine is busy are read
+// in one batch, each processed from its own receive buffer with its own
+// bytes, and all get their verdicts.
+func TestBatchedReceive(t *testing.T) {
 	gate := make(chan struct{})
-	h := newHarness(t, 1, 1, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
+	h := newHarness(t, 1, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 		if _, ok := e.state["gated"]; !ok {
 			e.state["gated"] = true
-			<-gate // let the reader deliver (and scribble) more packets meanwhile
+			<-gate // let more packets queue up meanwhile
 		}
 		return engine.Result{Verdict: engine.Accept}
 	}})
@@ -385,10 +392,15 @@ func TestPayloadCopied(t *testing.T) {
 			t.Fatalf("packet %d: engine saw %x, want %x", i, c.pkt, p)
 		}
 	}
+	for i := range uint32(5) {
+		if v := h.verdict(0); v.ID != i || v.Verdict != nfqueue.NfAccept {
+			t.Errorf("verdict %+v, want %d accepted", v, i)
+		}
+	}
 }
 
 func TestEngineBugs(t *testing.T) {
-	h := newHarness(t, 1, 1, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
+	h := newHarness(t, 1, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 		switch seqOf(pkt) {
 		case 1, 2: // the same token twice: the first segment must not leak
 			return engine.Result{Verdict: engine.Hold, Token: 5}
@@ -409,7 +421,7 @@ func TestEngineBugs(t *testing.T) {
 }
 
 func TestReceiveErrors(t *testing.T) {
-	h := newHarness(t, 1, 1, script{})
+	h := newHarness(t, 1, script{})
 	q := h.queues[0]
 	enobufs := &netlink.OpError{Op: "receive", Err: unix.ENOBUFS}
 	q.Error(enobufs)
@@ -440,11 +452,11 @@ func TestReceiveErrors(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
-	h := newHarness(t, 3, 1, script{})
+	h := newHarness(t, 3, script{})
 	seen := map[int]bool{}
 	err := h.d.Inspect(t.Context(), func(w int, e Engine) {
 		if fe := e.(*fakeEngine); fe.worker != w {
-			t.Errorf("worker %d got engine of %d", w, fe.worker)
+			t.Errorf("queue %d got engine of %d", w, fe.worker)
 		}
 		seen[w] = true
 	})
@@ -475,7 +487,7 @@ func TestNewErrors(t *testing.T) {
 		{"no engine", Config{}, q, inj},
 		{"no queues", Config{NewEngine: eng}, nil, inj},
 		{"no injector", Config{NewEngine: eng}, q, nil},
-		{"negative workers", Config{NewEngine: eng, Workers: -1}, q, inj},
+		{"same marks", Config{NewEngine: eng, Mark: 5, PeerMark: 5}, q, inj},
 		{"queue overflow", Config{NewEngine: eng, QueueNum: 0xffff}, []Queue{nfqtest.NewQueue(1), nfqtest.NewQueue(1)}, inj},
 		{"engine error", Config{NewEngine: func(int) (Engine, error) { return nil, errors.New("no") }}, q, inj},
 		{"nil engine", Config{NewEngine: func(int) (Engine, error) { return nil, nil }}, q, inj},
@@ -489,8 +501,8 @@ func TestNewErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.cfg.QueueNum != 7463 || d.Workers() < 1 {
-		t.Errorf("defaults: queue %d, %d workers", d.cfg.QueueNum, d.Workers())
+	if d.cfg.QueueCount != 1 || d.Engines() != 1 || d.cfg.MaxQueueLen != DefaultMaxQueueLen {
+		t.Errorf("defaults: %d queues, %d engines, queue length %d", d.cfg.QueueCount, d.Engines(), d.cfg.MaxQueueLen)
 	}
 	if err := d.Close(); err != nil {
 		t.Error(err)

@@ -9,22 +9,30 @@
 // # Data path
 //
 // One NFQUEUE handle is opened per queue number (Config.QueueNum,
-// Config.QueueCount); go-nfqueue runs one reader goroutine per handle and
-// calls our hook on it. The hook works out the direction from the netfilter
-// hook (NF_INET_LOCAL_OUT is engine.Outbound, NF_INET_LOCAL_IN is
-// engine.Inbound), extracts the flow key (local and remote address and port,
-// where local is the source of an outbound segment and the destination of an
-// inbound one), copies the payload (the netlink buffer it lives in is not
-// ours once the hook returns) and hands the copy to one of Config.Workers
-// workers chosen by a hash of the flow key. Both directions of a connection,
-// and both ends of a loopback connection seen at the two hooks, therefore
-// meet on the same worker, and the segments of one flow are processed in the
-// order the kernel queued them.
+// Config.QueueCount), and each queue has its own engine, made by
+// Config.NewEngine. A queue's reader goroutine does everything for its
+// packets: it reads many datagrams per system call (recvmmsg) into receive
+// buffers it reuses, parses the NFQUEUE messages in place, works out the
+// direction from the netfilter hook (NF_INET_LOCAL_OUT is engine.Outbound,
+// NF_INET_LOCAL_IN is engine.Inbound), runs the engine on the segment where
+// it lies in the receive buffer, and batches the verdicts, which it sends in
+// one sendmsg per receive batch with the packet bytes passed by iovec. There
+// is no hand-off between goroutines and no copy of the segment.
 //
-// Each worker owns one engine (engines are not safe for concurrent use),
-// made by Config.NewEngine. It calls Process for every segment, and Tick
-// whenever the engine's NextDeadline passes. It applies a Result in this
-// order:
+// The kernel picks a packet's queue from a hash of its two addresses that is
+// the same in both directions (xt_NFQUEUE with a queue range), so both
+// directions of a connection, and both ends of a loopback connection seen at
+// the two hooks, reach the same queue and engine, and the segments of one
+// flow are processed in the order the kernel queued them. The price: every
+// connection between the same two hosts shares one queue, one engine and one
+// CPU.
+//
+// A second goroutine per queue runs the engine's Tick whenever its
+// NextDeadline passes; a lock per queue, taken once per receive batch by the
+// reader and once per tick, keeps the two (and Inspect) apart.
+//
+// Engines are not safe for concurrent use: each belongs to its queue. A
+// Result is applied in this order:
 //
 //  0. the flows in Protect are handed to Config.Guard, synchronously: the
 //     rest of the Result may hold the flow's first encrypted bytes, and from
@@ -55,18 +63,19 @@
 // Segments seen at a hook other than LOCAL_OUT or LOCAL_IN (only possible if
 // someone else queues to our queue numbers) and packets that are not TCP are
 // accepted unchanged and counted. A TCP packet nfq cannot key (truncated
-// before the ports, an IP fragment, ESP, an unknown IP version) is
-// counted as a parse error and still handed to worker 0's engine, which
-// decides; the engine drops what it cannot parse, because such a segment may
-// belong to an encrypted flow.
+// before the ports, an IP fragment, ESP, an unknown IP version) is counted
+// as a parse error and still handed to the queue's engine, which decides;
+// the engine drops what it cannot parse, because such a segment may belong
+// to an encrypted flow. Netlink messages that do not parse are skipped and
+// counted (Stats.BadMessages); error replies to verdicts are counted as
+// receive errors.
 //
 // # Shutdown and held packets
 //
 // A held packet is plaintext that the engine could not yet encrypt (keys were
 // missing). Accepting it unmodified could put application bytes on the wire
 // in the clear on a connection that negotiated encryption, so on shutdown
-// every held packet, and every packet still waiting in a worker's queue, is
-// dropped (NF_DROP). Dropping is safe: TCP retransmits. The kernel applies
+// every held packet is dropped (NF_DROP). Dropping is safe: TCP retransmits. The kernel applies
 // the same policy on its own: when the queue handle is unbound or its socket
 // closed, it drops every packet still waiting for a verdict.
 //
@@ -76,9 +85,16 @@
 // injected *slog.Logger sees lifecycle events (start, stop, fatal queue
 // errors) and, at most once a second, engine panics and guard failures.
 //
-// go-nfqueue's reader goroutine stops at the first receive error its error
-// function does not wave through; ours keeps reading after ENOBUFS (the
-// kernel dropped messages because the socket buffer was full; counted) and
-// after error replies to verdicts (counted), and stops only when the socket
-// is closed or Run's context ends.
+// A reader keeps reading after ENOBUFS (the kernel dropped messages because
+// the socket buffer was full; counted) and after other receive errors
+// (counted; a thousand in a row end Run with an error), and stops when the
+// socket is closed or Run's context ends.
+//
+// # go-nfqueue
+//
+// go-nfqueue opens the netlink socket. Binding, configuration, reading and
+// verdicts are written here on that socket (KernelQueue), because
+// go-nfqueue binds a queue only together with starting its own reader,
+// which receives one message per system call into a new buffer, parses it
+// into pointers and calls its hook on its own goroutine.
 package nfq

@@ -2,7 +2,6 @@ package nfq
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"net/netip"
 
 	"github.com/tcpcryptd/tcpcrypt/engine"
@@ -110,7 +109,7 @@ const maxIPv6ExtHeaders = 8
 // truncated, too long, or contains a fragment header or ESP (after which the
 // ports cannot be read). Hop-by-hop options matter: the kernel marks IPv6
 // BIG TCP super-packets (over 64 KiB) with a hop-by-hop jumbo payload option,
-// and such a packet must still land on its flow's worker.
+// and such a packet must still be keyed to its flow.
 func skipIPv6ExtHeaders(pkt []byte) (off int, ok bool) {
 	nh, off := pkt[6], ipv6HdrLen
 	for range maxIPv6ExtHeaders {
@@ -134,19 +133,6 @@ func skipIPv6ExtHeaders(pkt []byte) (off int, ok bool) {
 		}
 	}
 	return 0, false
-}
-
-// hash returns a seeded hash of k.
-func (k *flowKey) hash(seed maphash.Seed) uint64 {
-	var b [37]byte
-	copy(b[0:16], k.local[:])
-	copy(b[16:32], k.remote[:])
-	binary.BigEndian.PutUint16(b[32:], k.localPort)
-	binary.BigEndian.PutUint16(b[34:], k.remotePort)
-	if k.v4 {
-		b[36] = 4
-	}
-	return maphash.Bytes(seed, b[:])
 }
 
 // flow converts k to the engine's endpoints.

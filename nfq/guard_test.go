@@ -66,7 +66,7 @@ func TestGuardOrder(t *testing.T) {
 			bad = append(bad, "unprotect before the verdict or the injection")
 		}
 	}
-	h = newHarness(t, 1, 1, script{guard: g, process: func(_ *fakeEngine, pkt []byte, _ engine.Dir) engine.Result {
+	h = newHarness(t, 1, script{guard: g, process: func(_ *fakeEngine, pkt []byte, _ engine.Dir) engine.Result {
 		return engine.Result{Verdict: engine.Replace, Packet: append([]byte(nil), pkt...),
 			ToPeer: [][]byte{{1}}, Protect: []engine.Flow{flowA}, Unprotect: []engine.Flow{flowB}}
 	}})
@@ -99,7 +99,7 @@ func TestGuardFailureFailsClosed(t *testing.T) {
 	var aborted []engine.Flow
 	var reasons []engine.AbortReason
 	var mu sync.Mutex
-	h := newHarness(t, 1, 1, script{guard: g,
+	h := newHarness(t, 1, script{guard: g,
 		process: func(_ *fakeEngine, pkt []byte, _ engine.Dir) engine.Result {
 			return engine.Result{Verdict: engine.Replace, Packet: append([]byte(nil), pkt...),
 				ToPeer: [][]byte{[]byte("init1")}, Protect: []engine.Flow{flowA}}
@@ -145,7 +145,7 @@ func TestGuardFailureFailsClosed(t *testing.T) {
 func TestEnginePanicRecovered(t *testing.T) {
 	var mu sync.Mutex
 	var aborted []engine.Flow
-	h := newHarness(t, 1, 1, script{
+	h := newHarness(t, 1, script{
 		process: func(_ *fakeEngine, pkt []byte, _ engine.Dir) engine.Result {
 			if seqOf(pkt) == 666 {
 				lo, hi := 500, 100

@@ -26,7 +26,7 @@ const testTimeout = 5 * time.Second
 
 // call is one Process or Tick call a fakeEngine saw.
 type call struct {
-	worker int
+	worker int // the engine's queue index
 	tick   bool
 	pkt    []byte // copy
 	dir    engine.Dir
@@ -59,8 +59,8 @@ func (r *recorder) all() []call {
 	return append([]call(nil), r.calls...)
 }
 
-// fakeEngine is a scripted Engine. process and tick run on the worker's
-// goroutine; deadline is what NextDeadline reports (scripts may change it).
+// fakeEngine is a scripted Engine. process and tick run under the shard's
+// lock; deadline is what NextDeadline reports (scripts may change it).
 type fakeEngine struct {
 	worker   int
 	rec      *recorder
@@ -118,7 +118,7 @@ type harness struct {
 	goBase int
 }
 
-func newHarness(t *testing.T, workers, nqueues int, s script) *harness {
+func newHarness(t *testing.T, nqueues int, s script) *harness {
 	t.Helper()
 	h := &harness{t: t, rec: newRecorder(), inj: nfqtest.NewInjector(256), goBase: runtime.NumGoroutine()}
 	var qs []Queue
@@ -129,7 +129,6 @@ func newHarness(t *testing.T, workers, nqueues int, s script) *harness {
 	}
 	cfg := Config{
 		QueueNum: 100,
-		Workers:  workers,
 		Guard:    s.guard,
 		NewEngine: func(i int) (Engine, error) {
 			e := &fakeEngine{worker: i, rec: h.rec, process: s.process, tick: s.tick, abort: s.abort, state: map[string]any{}}

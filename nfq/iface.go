@@ -1,17 +1,14 @@
 package nfq
 
 import (
-	"context"
 	"time"
-
-	"github.com/florianl/go-nfqueue/v2"
 
 	"github.com/tcpcryptd/tcpcrypt/engine"
 )
 
-// Engine is the part of *engine.Engine that a worker drives. Process borrows
+// Engine is the part of *engine.Engine that a queue drives. Process borrows
 // pkt for the call only. Implementations need not be safe for concurrent use:
-// each worker owns one.
+// each queue owns one.
 type Engine interface {
 	Process(pkt []byte, dir engine.Dir) engine.Result
 	Tick(now time.Time) engine.Result
@@ -24,7 +21,7 @@ type Engine interface {
 
 // Guard keeps the packets of protected flows coming to the queues, whatever
 // the per-port rules say and whether a daemon reads the queues or not
-// (DESIGN.md invariant 11). A worker calls Protect for a Result's Protect
+// (DESIGN.md invariant 11). A queue calls Protect for a Result's Protect
 // list before it carries out anything else in that Result, and Unprotect for
 // its Unprotect list after. Both must be safe for concurrent use.
 type Guard interface {
@@ -34,27 +31,31 @@ type Guard interface {
 
 var _ Engine = (*engine.Engine)(nil)
 
-// Queue is one NFQUEUE handle. *nfqueue.Nfqueue implements it; nfqtest.Queue
-// is an in-memory fake.
+// Queue is one NFQUEUE handle's netlink socket, at the message boundary:
+// the dispatcher reads datagrams of NFQUEUE messages from it (packets, and
+// error replies to verdicts) and writes datagrams of verdict messages to it,
+// in the kernel's wire format (include/uapi/linux/netfilter/
+// nfnetlink_queue.h). The queue must already be bound and configured.
+// *KernelQueue is the real socket; nfqtest.Queue is an in-memory fake that
+// speaks the same messages.
 //
-// RegisterWithErrorFunc starts delivering packets to fn on one goroutine
-// owned by the queue, until ctx ends or fn or errfn returns non-zero. The
-// Attribute's Payload is valid only during the call. SetVerdict and
-// SetVerdictModPacket may be called from any goroutine. Close stops delivery
-// and waits for the delivering goroutine to finish.
+// Recv blocks until at least one datagram is ready, then reads as many as are
+// ready, up to len(bufs): datagram i into bufs[i], its full length in
+// sizes[i] (larger than len(bufs[i]) when it was cut). Only one goroutine
+// calls Recv. Send writes the concatenation of iov as one datagram; it may be
+// called from any goroutine. Close makes a blocked and every later Recv fail
+// with an error matching net.ErrClosed; the kernel drops the packets still
+// waiting for a verdict.
 type Queue interface {
-	RegisterWithErrorFunc(ctx context.Context, fn nfqueue.HookFunc, errfn nfqueue.ErrorFunc) error
-	SetVerdict(id uint32, verdict int) error
-	SetVerdictModPacket(id uint32, verdict int, packet []byte) error
+	Recv(bufs [][]byte, sizes []int) (int, error)
+	Send(iov [][]byte) error
 	Close() error
 }
-
-var _ Queue = (*nfqueue.Nfqueue)(nil)
 
 // Injector sends packets the engine made. ToPeer sends toward the wire,
 // ToLocal toward the local stack; both take a complete IPv4 or IPv6 packet,
 // which they may keep only for the call. Both must be safe for concurrent
-// use: every worker calls them.
+// use: every queue calls them.
 type Injector interface {
 	ToPeer(pkt []byte) error
 	ToLocal(pkt []byte) error

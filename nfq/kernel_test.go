@@ -124,7 +124,7 @@ func startKernel(t *testing.T, addr string, newEngine func(int) (Engine, error))
 	err = ns.Do(func() error {
 		var err error
 		env.d, err = Open(Config{
-			QueueNum: rcfg.QueueNum, QueueCount: rcfg.QueueCount, Workers: 2,
+			QueueNum: rcfg.QueueNum, QueueCount: rcfg.QueueCount,
 			Mark: rcfg.Mark, PeerMark: rcfg.PeerMark, NewEngine: newEngine,
 		})
 		if err != nil {

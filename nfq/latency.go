@@ -40,7 +40,7 @@ var epoch = time.Now()
 // stamp returns the monotonic time now, as a duration since epoch.
 func stamp() time.Duration { return time.Since(epoch) }
 
-// latency is one worker's verdict-latency histogram. observe only does
+// latency is one queue's verdict-latency histogram. observe only does
 // atomic adds: no lock and no allocation on the packet path.
 type latency struct {
 	counts [numLatencyBuckets]atomic.Uint64
@@ -66,14 +66,14 @@ func (l *latency) observe(d time.Duration) {
 	l.sumNS.Add(uint64(d))
 }
 
-// Histogram is a snapshot of a latency histogram, summed over the workers.
+// Histogram is a snapshot of a latency histogram, summed over the queues.
 //
 // Counts are per bucket, not cumulative: Counts[i] for i < len(Bounds) is
 // the number of observations d with Bounds[i-1] < d <= Bounds[i] (no lower
 // limit for i == 0), and the last element, Counts[len(Bounds)], the number
 // above the last bound. Count is the sum of Counts (so it always agrees with
 // the buckets), Sum the total of every observation. Counts are taken one at
-// a time while workers keep recording, so Sum may include a few observations
+// a time while queues keep recording, so Sum may include a few observations
 // that the buckets do not yet show, or the reverse.
 type Histogram struct {
 	// Bounds are the buckets' inclusive upper bounds, in increasing order.

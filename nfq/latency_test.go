@@ -110,7 +110,7 @@ func TestStatsJSONFlat(t *testing.T) {
 // lands in a slower bucket than one accepted at once.
 func TestVerdictLatencyHeld(t *testing.T) {
 	const delay = 30 * time.Millisecond
-	h := newHarness(t, 1, 1, script{
+	h := newHarness(t, 1, script{
 		process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 			if seqOf(pkt) == 1 {
 				return engine.Result{Verdict: engine.Accept}
@@ -167,7 +167,7 @@ func TestVerdictLatencyHeld(t *testing.T) {
 // segment whose token was reused); segments accepted by the readers
 // without an engine are not.
 func TestVerdictLatencyCount(t *testing.T) {
-	h := newHarness(t, 2, 2, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
+	h := newHarness(t, 2, script{process: func(e *fakeEngine, pkt []byte, dir engine.Dir) engine.Result {
 		switch seqOf(pkt) {
 		case 1, 2:
 			return engine.Result{Verdict: engine.Hold, Token: 7} // 2 reuses 1's token: 1 is dropped

@@ -25,6 +25,7 @@ const (
 	cParseErrors
 	cTruncated
 	cNoPacketID
+	cBadMessages
 	cEngineBugs
 	cOversized
 	cTicks
@@ -35,13 +36,13 @@ const (
 	numCounters
 )
 
-// counters is one goroutine's block of counters. Each reader and each worker
-// has its own, so the hot path never shares a cache line with another
-// goroutine's writes; Stats sums them.
+// counters is one shard's block of counters. Each shard has its own, so the
+// hot path never shares a cache line with another shard's writes; Stats sums
+// them.
 type counters struct {
 	c       [numCounters]atomic.Uint64
 	heldNow atomic.Int64
-	lat     latency  // verdict latency; recorded by workers only
+	lat     latency  // verdict latency
 	_       [64]byte // keep neighbouring blocks off this one's cache lines
 }
 
@@ -61,8 +62,8 @@ type Stats struct {
 	Held     uint64 `json:"held"`     // segments the engine held
 	Released uint64 `json:"released"` // held segments settled by a late verdict
 	HeldNow  int64  `json:"held_now"` // segments held right now
-	// ShutdownDrops counts segments dropped because Run ended while they
-	// were held or waiting for a worker.
+	// ShutdownDrops counts segments dropped because Run ended while the
+	// engine held them.
 	ShutdownDrops uint64 `json:"shutdown_drops"`
 
 	InjectedToPeer  uint64 `json:"injected_to_peer"`
@@ -78,6 +79,9 @@ type Stats struct {
 	ParseErrors uint64 `json:"parse_errors"` // TCP packets without a readable flow key
 	Truncated   uint64 `json:"truncated"`    // packets the kernel copied only in part
 	NoPacketID  uint64 `json:"no_packet_id"` // messages without a packet id (no verdict possible)
+	// BadMessages counts netlink messages that do not parse or are of a
+	// type a queue does not send; they are skipped (no verdict possible).
+	BadMessages uint64 `json:"bad_messages"`
 	// EngineBugs counts results that break the engine contract: an unknown
 	// or duplicate token, Replace without a packet, an unknown verdict.
 	// Each is resolved safely (drop) and counted.
@@ -132,6 +136,7 @@ func (s *Stats) sum(c *counters) {
 	s.ParseErrors += c.get(cParseErrors)
 	s.Truncated += c.get(cTruncated)
 	s.NoPacketID += c.get(cNoPacketID)
+	s.BadMessages += c.get(cBadMessages)
 	s.EngineBugs += c.get(cEngineBugs)
 	s.Oversized += c.get(cOversized)
 	s.Ticks += c.get(cTicks)

@@ -1,21 +1,15 @@
 package nfq
 
-import (
-	"encoding/binary"
-	"syscall"
+import "encoding/binary"
 
-	"github.com/florianl/go-nfqueue/v2"
-)
-
-// The fast verdict path. go-nfqueue's SetVerdictModPacket builds each
-// verdict by appending the packet into fresh buffers several times before
-// its sendmsg (about a quarter of the daemon's CPU in a bulk transfer, issue
-// 9). Here a worker builds each verdict's headers in place and hands the
-// packet bytes to sendmsg by iovec, without copying them, and sends every
-// verdict it has ready for a queue in one sendmsg: nfnetlink processes each
-// message of the datagram in turn. The socket is the queue's own (the
-// kernel takes verdicts only from the socket bound to the queue); go-nfqueue
-// still opens, configures, binds and reads it.
+// Writing verdicts. go-nfqueue's SetVerdictModPacket builds each verdict by
+// appending the packet into fresh buffers several times before its sendmsg
+// (about a quarter of the daemon's CPU in a bulk transfer, issue 9). Here a
+// shard builds each verdict's headers in place and hands the packet bytes to
+// Queue.Send by iovec, without copying them, and sends every verdict it has
+// ready in one datagram: nfnetlink processes each message of the datagram in
+// turn. The socket is the queue's own (the kernel takes verdicts only from
+// the socket bound to the queue).
 
 // Kernel constants (include/uapi/linux/netfilter/nfnetlink_queue.h).
 const (
@@ -73,7 +67,7 @@ func appendVerdict(hdr []byte, qnum uint16, id uint32, verdict int, plen int) ([
 
 // batch collects the verdicts a worker has ready for one queue.
 type batch struct {
-	rc    syscall.RawConn
+	q     Queue
 	qnum  uint16
 	hdrs  []byte   // every message's headers, back to back (never reallocated while in use)
 	iov   [][]byte // headers, payloads and padding, in order
@@ -81,8 +75,8 @@ type batch struct {
 	bytes int
 }
 
-func newBatch(rc syscall.RawConn, qnum uint16) *batch {
-	return &batch{rc: rc, qnum: qnum, hdrs: make([]byte, 0, maxBatchVerdicts*maxVerdictHdr),
+func newBatch(q Queue, qnum uint16) *batch {
+	return &batch{q: q, qnum: qnum, hdrs: make([]byte, 0, maxBatchVerdicts*maxVerdictHdr),
 		iov: make([][]byte, 0, 3*maxBatchVerdicts)}
 }
 
@@ -121,16 +115,12 @@ func (b *batch) reset() {
 	b.iov, b.hdrs, b.n, b.bytes = b.iov[:0], b.hdrs[:0], 0, 0
 }
 
-// rawConner is what a Queue needs for the fast path: *nfqueue.Nfqueue's
-// netlink socket.
-func queueRawConn(q Queue) (syscall.RawConn, bool) {
-	nq, ok := q.(*nfqueue.Nfqueue)
-	if !ok || nq.Con == nil {
-		return nil, false
+// send writes the batch as one datagram and empties it.
+func (b *batch) send() error {
+	if b.n == 0 {
+		return nil
 	}
-	rc, err := nq.Con.SyscallConn()
-	if err != nil {
-		return nil, false
-	}
-	return rc, true
+	err := b.q.Send(b.iov)
+	b.reset()
+	return err
 }

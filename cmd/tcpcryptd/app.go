@@ -36,7 +36,7 @@ type runFunc func(ctx context.Context, cfg daemon.Config, args []string, stderr 
 func flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "queue", Aliases: []string{"p"}, Value: fmt.Sprint(rules.DefaultQueueNum),
-			Usage: "`QUEUE` number, or range like 7463-7466, that the daemon reads (the \"divert port\")"},
+			Usage: "first `QUEUE` number (the \"divert port\"; the daemon reads --workers queues from it), or a range like 7463-7466"},
 		&cli.StringFlag{Name: "control", Aliases: []string{"u"}, Value: ctl.DefaultAddress,
 			Usage: "`SOCKET` for control: /path for a unix socket, :port for localhost TCP (read-only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Count: new(int), DisableDefaultText: true,
@@ -49,7 +49,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "state", Value: daemon.DefaultStateFile, Usage: "`FILE` that keeps the rules added at run time (JSON)"},
 		&cli.StringSliceFlag{Name: "rule",
 			Usage: "cover a port; `SPEC` is PORT[:SIDE][:MODE][@PREFIX], SIDE local|remote|both (default local), MODE opportunistic|required|exclude (default opportunistic); repeatable"},
-		&cli.IntFlag{Name: "workers", DefaultText: "one per CPU", Usage: "`N` engines (one goroutine each) to spread connections over"},
+		&cli.IntFlag{Name: "workers", DefaultText: "one per CPU", Usage: "`N` queues, one engine and goroutine each, when --queue is one number (with a range: its length)"},
 		&cli.BoolFlag{Name: "fail-open", DefaultText: "on", Usage: "while the daemon is not running, opportunistic ports pass traffic in plaintext"},
 		&cli.BoolFlag{Name: "fail-closed", DisableDefaultText: true, Usage: "while the daemon is not running, drop the traffic of every covered port"},
 		&cli.StringFlag{Name: "teps", Value: "x25519,p256", Usage: "`LIST` of key agreements in preference order: x25519, x448, p256, p521"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	want := daemon.DefaultConfig()
-	if cfg.QueueNum != rules.DefaultQueueNum || cfg.QueueCount != 1 || cfg.Control != ctl.DefaultAddress ||
+	if cfg.QueueNum != rules.DefaultQueueNum || int(cfg.QueueCount) != runtime.GOMAXPROCS(0) || cfg.Control != ctl.DefaultAddress ||
 		cfg.StateFile != daemon.DefaultStateFile || !cfg.FailOpen || !cfg.Resumption || cfg.NoCheck ||
 		cfg.Verbosity != 0 || len(cfg.Rules) != 0 || cfg.Control != want.Control {
 		t.Errorf("defaults: %+v", cfg)
@@ -79,7 +80,7 @@ func TestDefaults(t *testing.T) {
 
 func TestClassicFlags(t *testing.T) {
 	code, _, errs, cfg := capture(t, "-p", "7463-7466", "-u", ":7777", "-vv", "-s", "check.example:9", "-f",
-		"--rule", "443", "--rule", "25:remote:required@10.0.0.0/8", "--workers", "3", "--fail-closed",
+		"--rule", "443", "--rule", "25:remote:required@10.0.0.0/8", "--workers", "4", "--fail-closed",
 		"--teps", "x448,p521", "--aeads", "chacha20poly1305", "--resumption=false", "--rekey-bytes", "1G",
 		"--rekey-interval", "10m", "--max-flows", "1000", "--memory-limit", "64M", "--keylog", "/tmp/k", "--check-listen", ":7",
 		"--state", "/tmp/s.json")
@@ -87,7 +88,7 @@ func TestClassicFlags(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	if cfg.QueueNum != 7463 || cfg.QueueCount != 4 || cfg.Control != ":7777" || cfg.Verbosity != 2 ||
-		cfg.CheckServer != "check.example:9" || !cfg.NoCheck || len(cfg.Rules) != 2 || cfg.Workers != 3 ||
+		cfg.CheckServer != "check.example:9" || !cfg.NoCheck || len(cfg.Rules) != 2 || cfg.Workers != 4 ||
 		cfg.FailOpen || len(cfg.TEPs) != 2 || cfg.TEPs[0] != crypto.TEPX448 || len(cfg.AEADs) != 1 ||
 		cfg.Resumption || cfg.RekeyBytes != 1<<30 || cfg.RekeyInterval.Minutes() != 10 || cfg.MaxFlows != 1000 || cfg.MemoryLimit != 64<<20 ||
 		cfg.KeyLog != "/tmp/k" || cfg.CheckListen != ":7" || cfg.StateFile != "/tmp/s.json" {
@@ -150,7 +151,7 @@ func TestConfigFile(t *testing.T) {
 	if code != 0 || cfg == nil {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if cfg.QueueNum != 7 || cfg.QueueCount != 1 || len(cfg.Rules) != 1 || cfg.Rules[0].Port != 80 ||
+	if cfg.QueueNum != 7 || cfg.QueueCount != 2 || len(cfg.Rules) != 1 || cfg.Rules[0].Port != 80 ||
 		!cfg.FailOpen || cfg.Verbosity != 2 || cfg.Workers != 2 {
 		t.Errorf("overridden: %+v", cfg)
 	}

@@ -309,7 +309,7 @@ func TestReload(t *testing.T) {
 	SaveState(d.cfg.StateFile, []rules.Policy{{Port: 443, Side: rules.SideLocal, Mode: rules.ModeRequired}})
 	next := d.cfg
 	next.Rules = []rules.Policy{{Port: 25, Side: rules.SideLocal}}
-	next.Workers = 7
+	next.Workers, next.QueueCount = 7, 0
 	d.reload(func() (Config, error) { return next, nil })
 	if len(ft.applied) != 1 || len(ft.applied[0]) != 2 {
 		t.Fatalf("applied %v", ft.applied)

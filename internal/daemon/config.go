@@ -42,7 +42,9 @@ type Config struct {
 	Version string
 
 	// QueueNum and QueueCount are the NFQUEUE numbers (setting "queue":
-	// "7463" or "7463-7466").
+	// "7463" or "7463-7466"). Each queue has its own engine on its own
+	// goroutine. QueueCount 0 (a single number) means Workers queues from
+	// QueueNum; Validate fills it in.
 	QueueNum, QueueCount uint16
 	// Control is the control socket address (setting "control"; see
 	// ctl.ParseAddress).
@@ -60,8 +62,9 @@ type Config struct {
 	// Rules are the configured rules (setting "rule", repeatable:
 	// PORT[:SIDE][:MODE][@PREFIX]).
 	Rules []rules.Policy
-	// Workers is the number of engines, each on its own goroutine (setting
-	// "workers"; 0: one per CPU).
+	// Workers is the number of queues, and so of engines, when "queue" is
+	// a single number (setting "workers"; 0: one per CPU). With a queue
+	// range it must be 0 or the range's length.
 	Workers int
 	// FailOpen puts the nftables bypass flag on opportunistic rules: while
 	// the daemon is not running, covered traffic passes in plaintext instead
@@ -109,7 +112,6 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		QueueNum:   rules.DefaultQueueNum,
-		QueueCount: rules.DefaultQueueCount,
 		Control:    ctl.DefaultAddress,
 		StateFile:  DefaultStateFile,
 		FailOpen:   true,
@@ -136,6 +138,9 @@ func (c *Config) Set(key, value string) error {
 		var n, cnt uint16
 		n, cnt, err = nfq.ParseQueueRange(value)
 		if err == nil {
+			if !strings.ContainsAny(value, "-:") {
+				cnt = 0 // one number: the first of Workers queues
+			}
 			c.QueueNum, c.QueueCount = n, cnt
 		}
 	case "control":
@@ -221,8 +226,12 @@ func (c *Config) Set(key, value string) error {
 
 // Validate checks the settings together.
 func (c *Config) Validate() error {
-	if c.QueueCount == 0 {
-		c.QueueCount = 1
+	switch w := c.workers(); {
+	case c.QueueCount == 0:
+		c.QueueCount = uint16(min(w, 0x10000-int(c.QueueNum)))
+	case c.Workers > 0 && c.Workers != int(c.QueueCount):
+		return fmt.Errorf("%w: workers %d does not match the %d queues of queue %d-%d (one engine per queue)",
+			ErrUsage, c.Workers, c.QueueCount, c.QueueNum, int(c.QueueNum)+int(c.QueueCount)-1)
 	}
 	if _, err := rules.Normalize(c.Rules); err != nil {
 		return fmt.Errorf("%w: rules: %w", ErrUsage, err)
@@ -236,7 +245,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// workers is the number of workers actually used.
+// workers is the number of engines asked for: Workers, or one per CPU.
 func (c *Config) workers() int {
 	if c.Workers > 0 {
 		return c.Workers

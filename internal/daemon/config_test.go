@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestConfigSet(t *testing.T) {
 		wantErr  bool
 	}{
 		{key: "queue", val: "7463-7466", check: func(c Config) bool { return c.QueueNum == 7463 && c.QueueCount == 4 }},
-		{key: "queue", val: "100", check: func(c Config) bool { return c.QueueNum == 100 && c.QueueCount == 1 }},
+		{key: "queue", val: "100", check: func(c Config) bool { return c.QueueNum == 100 && c.QueueCount == 0 }}, // Validate: one queue per worker
 		{key: "queue", val: "9-3", wantErr: true},
 		{key: "queue", val: "x", wantErr: true},
 		{key: "control", val: ":7777", check: func(c Config) bool { return c.Control == ":7777" }},
@@ -263,6 +264,42 @@ func TestTEPName(t *testing.T) {
 	} {
 		if got := TEPName(id); got != want {
 			t.Errorf("TEPName(%#x) = %q, want %q", id, got, want)
+		}
+	}
+}
+
+// TestValidateQueuesAndWorkers: one engine per queue. A single queue number
+// reads Workers queues (one per CPU by default); a range decides by itself,
+// and a Workers that contradicts it is refused.
+func TestValidateQueuesAndWorkers(t *testing.T) {
+	tests := []struct {
+		queue   string
+		workers int
+		want    uint16
+		wantErr bool
+	}{
+		{"7463", 3, 3, false},
+		{"7463", 0, uint16(runtime.GOMAXPROCS(0)), false},
+		{"65535", 4, 1, false}, // no room past the last queue number
+		{"100-103", 0, 4, false},
+		{"100-103", 4, 4, false},
+		{"100-103", 2, 0, true},
+	}
+	for _, tt := range tests {
+		c := DefaultConfig()
+		if err := c.Set("queue", tt.queue); err != nil {
+			t.Fatal(err)
+		}
+		c.Workers = tt.workers
+		err := c.Validate()
+		if tt.wantErr {
+			if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "does not match") {
+				t.Errorf("queue %s workers %d: %v, want a mismatch error", tt.queue, tt.workers, err)
+			}
+			continue
+		}
+		if err != nil || c.QueueCount != tt.want {
+			t.Errorf("queue %s workers %d: %d queues, %v; want %d", tt.queue, tt.workers, c.QueueCount, err, tt.want)
 		}
 	}
 }

@@ -121,7 +121,7 @@ func (d *Daemon) engineConfig(cfg Config, cache *crypto.Cache) engine.Config {
 		ec.Cache = cache
 	}
 	if cfg.MaxFlows > 0 {
-		n := cfg.workers()
+		n := max(int(cfg.QueueCount), 1) // one engine per queue
 		ec.MaxFlows = max((cfg.MaxFlows+n-1)/n, 1)
 	}
 	return ec
@@ -236,7 +236,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopWatchdog()
 	d := newDaemon(cfg, log)
 	log.Info("tcpcryptd starting", "version", cfg.Version, "pid", os.Getpid(),
-		"queues", fmt.Sprint(cfg.queues()), "workers", cfg.workers(), "fail_open", cfg.FailOpen)
+		"queues", fmt.Sprint(cfg.queues()), "fail_open", cfg.FailOpen)
 
 	// Catch a bad engine configuration before touching the kernel.
 	cache := crypto.NewCache(cacheSize, nil, cacheTTL)
@@ -303,7 +303,6 @@ func Run(ctx context.Context, opts Options) error {
 	disp, err := nfq.Open(nfq.Config{
 		QueueNum:   cfg.QueueNum,
 		QueueCount: cfg.QueueCount,
-		Workers:    cfg.workers(),
 		Mark:       d.rcfg.Mark,
 		PeerMark:   d.rcfg.PeerMark,
 		Logger:     log,

@@ -297,7 +297,7 @@ func TestIntegrationLoopback(t *testing.T) {
 	if st.StartupCheck.Result != "passed" {
 		t.Errorf("start-up check %q: %s", st.StartupCheck.Result, st.StartupCheck.Detail)
 	}
-	if st.Rules != 1 || len(st.Queues) != 1 {
+	if st.Rules != 1 || len(st.Queues) != 2 { // --workers 2: two queues, one engine each
 		t.Errorf("status: %+v", st)
 	}
 

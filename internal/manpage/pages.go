@@ -43,7 +43,7 @@ func Tcpcryptd() Page {
 			"\n" +
 			"The daemon must run as root: it needs CAP_NET_ADMIN (nftables, NFQUEUE, SO_MARK, sock_diag) and CAP_NET_RAW (raw sockets). One daemon runs per network namespace; a second one refuses to start. It owns the nftables table `inet tcpcrypt` and removes it when it stops.",
 		Sections: []Section{
-			{"QUEUES", "The ports to encrypt are sent to the daemon through NFQUEUE. `-p` gives the queue number, or a range such as `7463-7466` whose queues share the traffic by address hash. This number plays the part of the \"divert port\" of the original tcpcrypt daemon: nothing else on the host may use the same queues."},
+			{"QUEUES", "The ports to encrypt are sent to the daemon through NFQUEUE. `-p` gives the first queue number, or a range such as `7463-7466`. Each queue has its own engine, read and answered on its own goroutine; with one number the daemon reads `--workers` queues from it (one per CPU by default). The kernel spreads connections over the queues by a hash of the two addresses, the same in both directions, so all connections between the same two hosts share one queue and one CPU. This number plays the part of the \"divert port\" of the original tcpcrypt daemon: nothing else on the host may use the same queues."},
 			{"RULES", "`--rule` *PORT*[:*SIDE*][:*MODE*][@*PREFIX*] covers a port:\n" +
 				"\n" +
 				": *SIDE*\n" +

@@ -2,88 +2,117 @@ package nfqtest
 
 import (
 	"bytes"
-	"context"
+	"encoding/binary"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/florianl/go-nfqueue/v2"
+	"github.com/mdlayher/netlink"
 )
 
-func TestQueue(t *testing.T) {
-	q := NewQueue(4)
-	type got struct {
-		id      uint32
-		hook    uint8
-		payload []byte
-		prev    []byte // the previous call's payload slice, as seen now
+// verdictMsg builds one verdict message the way the kernel expects it.
+func verdictMsg(t *testing.T, id uint32, verdict int, payload []byte) []byte {
+	t.Helper()
+	ae := netlink.NewAttributeEncoder()
+	vh := binary.BigEndian.AppendUint32(nil, uint32(verdict))
+	ae.Bytes(attrVerdict, binary.BigEndian.AppendUint32(vh, id))
+	if payload != nil {
+		ae.Bytes(attrPayload, payload)
 	}
-	hooks := make(chan got, 4)
-	errs := make(chan error, 4)
-	var prev []byte // used on the delivering goroutine only
-	err := q.RegisterWithErrorFunc(context.Background(), func(a nfqueue.Attribute) int {
-		hooks <- got{*a.PacketID, *a.Hook, bytes.Clone(*a.Payload), bytes.Clone(prev)}
-		prev = *a.Payload
-		return 0
-	}, func(err error) int { errs <- err; return 0 })
+	attrs, err := ae.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := q.RegisterWithErrorFunc(context.Background(), nil, nil); !errors.Is(err, ErrRegistered) {
-		t.Errorf("second register = %v", err)
+	m := netlink.Message{Header: netlink.Header{Length: uint32(16 + 4 + len(attrs)), Type: netlink.HeaderType(subsysQueue<<8 | msgVerdict), Flags: netlink.Request},
+		Data: append([]byte{0, 0, 0x1d, 0x27}, attrs...)}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return b
+}
+
+func TestQueue(t *testing.T) {
+	q := NewQueue(4)
+	bufs := [][]byte{make([]byte, 256), make([]byte, 256), make([]byte, 256)}
+	sizes := make([]int, 3)
 	q.Packet(7, 3, []byte{1, 2, 3})
-	g := <-hooks
-	if g.id != 7 || g.hook != 3 || !bytes.Equal(g.payload, []byte{1, 2, 3}) {
-		t.Errorf("hook got %+v", g)
-	}
 	q.Packet(8, 1, []byte{4})
-	// The second payload reuses the buffer: byte 0 is the new payload, the
-	// rest still shows the scribbling done after the first call.
-	if g := <-hooks; !bytes.Equal(g.prev, []byte{4, 0xAA, 0xAA}) {
-		t.Errorf("first payload seen during the second call = %x, want 04aaaa", g.prev)
-	}
 	boom := errors.New("boom")
 	q.Error(boom)
-	if err := <-errs; err != boom {
-		t.Errorf("errfn got %v", err)
+	n, err := q.Recv(bufs, sizes)
+	if err != nil || n != 2 {
+		t.Fatalf("Recv = %d, %v; want both packets before the error", n, err)
 	}
-	if err := q.SetVerdictModPacket(7, nfqueue.NfAccept, []byte{9}); err != nil {
+	var m netlink.Message
+	if err := m.UnmarshalBinary(bufs[0][:sizes[0]]); err != nil {
+		t.Fatal(err)
+	}
+	ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr, payload []byte
+	for ad.Next() {
+		switch ad.Type() {
+		case attrPacketHdr:
+			hdr = ad.Bytes()
+		case attrPayload:
+			payload = ad.Bytes()
+		}
+	}
+	if m.Header.Type != netlink.HeaderType(subsysQueue<<8|msgPacket) || len(hdr) != 7 ||
+		binary.BigEndian.Uint32(hdr) != 7 || hdr[6] != 3 || !bytes.Equal(payload, []byte{1, 2, 3}) {
+		t.Errorf("first datagram: %+v hdr %x payload %x", m.Header, hdr, payload)
+	}
+	if _, err := q.Recv(bufs, sizes); err != boom {
+		t.Errorf("second Recv = %v, want boom", err)
+	}
+	wire := append(verdictMsg(t, 7, nfqueue.NfAccept, []byte{9}), verdictMsg(t, 8, nfqueue.NfDrop, nil)...)
+	if err := q.Send([][]byte{wire[:5], wire[5:]}); err != nil {
 		t.Fatal(err)
 	}
 	if v := <-q.Verdicts(); v.ID != 7 || v.Verdict != nfqueue.NfAccept || !bytes.Equal(v.Packet, []byte{9}) {
 		t.Errorf("verdict %+v", v)
 	}
+	if v := <-q.Verdicts(); v.ID != 8 || v.Verdict != nfqueue.NfDrop || v.Packet != nil {
+		t.Errorf("verdict %+v", v)
+	}
+	if err := q.Send([][]byte{{1, 2, 3}}); err == nil || len(q.Errors()) != 1 {
+		t.Errorf("garbage verdict datagram: %v, errors %v", err, q.Errors())
+	}
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.SetVerdict(8, nfqueue.NfDrop); err != nil {
-		t.Errorf("verdict after Close: %v", err)
+	if _, err := q.Recv(bufs, sizes); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Recv after Close = %v", err)
 	}
+	one := verdictMsg(t, 1, nfqueue.NfDrop, nil)
 	for range 4 {
-		_ = q.SetVerdict(1, nfqueue.NfDrop)
+		_ = q.Send([][]byte{one})
 	}
-	if err := q.SetVerdict(1, nfqueue.NfDrop); !errors.Is(err, ErrVerdictsFull) {
+	if err := q.Send([][]byte{one}); !errors.Is(err, ErrVerdictsFull) {
 		t.Errorf("full verdict channel: %v", err)
-	}
-	if err := q.RegisterWithErrorFunc(context.Background(), nil, nil); !errors.Is(err, ErrClosed) {
-		t.Errorf("register after Close = %v", err)
 	}
 }
 
-func TestQueueStopsOnContext(t *testing.T) {
+func TestQueueCloseUnblocksRecv(t *testing.T) {
 	q := NewQueue(1)
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := q.RegisterWithErrorFunc(ctx, func(nfqueue.Attribute) int { return 0 }, func(error) int { return 0 }); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	done := make(chan struct{})
-	go func() { _ = q.Close(); close(done) }()
+	done := make(chan error)
+	go func() {
+		_, err := q.Recv([][]byte{make([]byte, 16)}, []int{0})
+		done <- err
+	}()
+	_ = q.Close()
 	select {
-	case <-done:
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Recv = %v", err)
+		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return")
+		t.Fatal("Recv did not return after Close")
 	}
 }
 
