@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"encoding/binary"
 	"errors"
-	"net/netip"
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/packet"
@@ -309,37 +307,17 @@ func (e *Engine) onTimer(f *flow, now time.Time) {
 	}
 }
 
-// rawFlowKey reads the endpoints of a TCP packet from its first bytes alone,
-// without the length checks of packet.Parse, so that it works on a copy cut
-// short. IPv4 fragments other than the first and IPv6 packets whose next
-// header is not TCP have no readable ports: ok is false.
+// rawFlowKey reads the endpoints of a TCP packet from its headers alone
+// (packet.Endpoints), without the length checks of packet.Parse, so that it
+// works on a copy cut short and past IPv6 extension headers. Fragments and
+// packets whose ports cannot be read give ok false.
 func rawFlowKey(b []byte, dir Dir) (flowKey, bool) {
-	if len(b) < 1 {
+	src, dst, err := packet.Endpoints(b)
+	if err != nil {
 		return flowKey{}, false
 	}
-	var src, dst netip.Addr
-	var l4 []byte
-	switch b[0] >> 4 {
-	case 4:
-		ihl := int(b[0]&0x0f) * 4
-		if ihl < 20 || len(b) < ihl+4 || b[9] != 6 || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
-			return flowKey{}, false
-		}
-		src, dst = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
-		l4 = b[ihl:]
-	case 6:
-		if len(b) < 44 || b[6] != 6 {
-			return flowKey{}, false
-		}
-		src, dst = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
-		l4 = b[40:]
-	default:
-		return flowKey{}, false
-	}
-	sp := netip.AddrPortFrom(src, binary.BigEndian.Uint16(l4[0:2]))
-	dp := netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:4]))
 	if dir == Outbound {
-		return flowKey{local: sp, remote: dp}, true
+		return flowKey{local: src, remote: dst}, true
 	}
-	return flowKey{local: dp, remote: sp}, true
+	return flowKey{local: dst, remote: src}, true
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpcryptd/tcpcrypt/packet"
 )
 
 // Injection errors callers may match with errors.Is.
@@ -106,12 +108,12 @@ func (r *RawInjector) send(p *rawPair, pkt []byte) error {
 	var err error
 	switch pkt[0] >> 4 {
 	case 4:
-		if len(pkt) < ipv4HdrMin {
+		if len(pkt) < packet.IPv4HeaderLen {
 			return ErrInjectPacket
 		}
 		err = unix.Sendto(p.fd4, pkt, 0, &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])})
 	case 6:
-		if len(pkt) < ipv6HdrLen {
+		if len(pkt) < packet.IPv6HeaderLen {
 			return ErrInjectPacket
 		}
 		if p.fd6 < 0 {

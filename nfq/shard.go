@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/packet"
 )
 
 // heldRef locates a segment waiting for a verdict (held, or being processed)
@@ -187,12 +188,12 @@ func (s *shard) packet(p *nfqPacket) {
 	if p.hasCapLen && int(p.capLen) > len(p.payload) {
 		s.c.inc(cTruncated)
 	}
-	switch _, kind := extractKey(p.payload, dir); kind {
-	case kindNotTCP:
+	switch _, _, err := packet.Endpoints(p.payload); {
+	case err == packet.ErrNotTCP:
 		s.c.inc(cNonTCP)
 		s.acceptUnchanged(p.id)
 		return
-	case kindBad:
+	case err != nil:
 		// The engine decides: it drops what it cannot parse, because
 		// such a segment may belong to an encrypted flow.
 		s.c.inc(cParseErrors)
@@ -264,8 +265,12 @@ func (s *shard) process(pkt []byte, dir engine.Dir, ref heldRef) {
 	res, ok := s.safely(func() engine.Result { return s.eng.Process(pkt, dir) })
 	if !ok {
 		s.write(ref, engine.Drop, nil)
-		if k, kind := extractKey(pkt, dir); kind == kindTCP {
-			s.abortAfterPanic(k.flow())
+		if src, dst, err := packet.Endpoints(pkt); err == nil {
+			f := engine.Flow{Local: src, Remote: dst}
+			if dir == engine.Inbound {
+				f = engine.Flow{Local: dst, Remote: src}
+			}
+			s.abortAfterPanic(f)
 		}
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/mdlayher/netlink"
 
 	"github.com/tcpcryptd/tcpcrypt/nfq/nfqtest"
+	"github.com/tcpcryptd/tcpcrypt/packet"
 )
 
 // encodeAttr builds one packet message through nfqtest's encoder (which uses
@@ -156,8 +157,8 @@ func BenchmarkReceivePath(b *testing.B) {
 		if kind, _, _ := nextMessage(msg, &p); kind != msgPacket {
 			b.Fatal("no packet")
 		}
-		if _, kind := extractKey(p.payload, 0); kind != kindTCP {
-			b.Fatal("not TCP")
+		if _, _, err := packet.Endpoints(p.payload); err != nil {
+			b.Fatal(err)
 		}
 		if bt.full(p.payload) {
 			_ = bt.send()
