@@ -34,7 +34,9 @@
 # Other knobs: BENCH_SCENARIOS (default all five, in the order above; plain is
 # always measured, the ratios need it), BENCH_TIMEOUT (seconds any one process may
 # run, default 1800), WIREGUARD_GO (a wireguard-go binary to use instead of
-# building one). A quick smoke run:
+# building one), BENCH_PERF (a file: perf record -g of both tcpcryptd daemons over
+# the first single-connection tcpcryptd bulk run, with the top symbols of perf report
+# written next to it as FILE.txt; needs perf from Debian's linux-perf). A quick smoke run:
 #   BENCH_BYTES=64M BENCH_ROUNDS=1 BENCH_CONNS=200 BENCH_IDLE=500 ./scripts/netns-bench.sh
 #
 # Needs root, Go, ip, nft and, installed when missing (Debian, apt-get
@@ -50,6 +52,7 @@ PAR=${BENCH_PAR:-8}
 LAT=${BENCH_LAT:-300}
 IDLE=${BENCH_IDLE:-10000}
 SCALE=${BENCH_SCALE:-1 8 64}
+PERF_OUT=${BENCH_PERF:-}
 SCENARIOS=${BENCH_SCENARIOS:-plain nfq-pass tcpcryptd stunnel wireguard}
 WG_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
 
@@ -320,7 +323,13 @@ xfer_run() {
 # iperf_run SCENARIO P: one iperf3 run of BYTES over P connections; prints
 # Mbit/s at the receiver and the daemons' CPU-seconds per GB ("-" without daemons).
 iperf_run() {
-  local s=$1 p=$2 out t0 t1 mbps
+  local s=$1 p=$2 out t0 t1 mbps perfpid=
+  if [ -n "$PERF_OUT" ] && [ "$s" = tcpcryptd ] && [ ! -e "$PERF_OUT" ]; then
+    # shellcheck disable=SC2086
+    perf record -q -g -o "$PERF_OUT" -p "$(tr ' ' , <<<"${DAEMONS[$s]}")" >/dev/null 2>&1 &
+    perfpid=$!
+    sleep 0.5
+  fi
   # shellcheck disable=SC2086
   [ -n "${DAEMONS[$s]:-}" ] && t0=$(ticks ${DAEMONS[$s]})
   if ! out=$(timeout 900 ip netns exec "$A" iperf3 -c "${IPERF[$s]%:*}" -p "${IPERF[$s]##*:}" \
@@ -331,6 +340,10 @@ iperf_run() {
   fi
   # shellcheck disable=SC2086
   [ -n "${DAEMONS[$s]:-}" ] && t1=$(ticks ${DAEMONS[$s]})
+  if [ -n "$perfpid" ]; then
+    kill -INT "$perfpid" && wait "$perfpid" || true
+    perf report -i "$PERF_OUT" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$PERF_OUT.txt" || true
+  fi
   mbps=$(awk '/"sum_received"/ {f = 1} f && /"bits_per_second"/ {gsub(/[^0-9.e+]/, "", $2); print $2 / 1e6; exit}' <<<"$out")
   [ -n "$mbps" ] || { echo "$PROG: no result from iperf3 ($s, -P $p)" >&2; exit 1; }
   if [ -n "${DAEMONS[$s]:-}" ]; then
