@@ -177,6 +177,10 @@ type Config struct {
 	// RekeyInterval starts a rekey when a generation is this old and
 	// more data is sent (0: never).
 	RekeyInterval time.Duration
+	// LivenessInterval probes an established encrypted flow that saw no
+	// packet for this long with a rekey and an empty frame, which the
+	// peer must answer (RFC 8548 §3.9; see liveness.go). 0: never.
+	LivenessInterval time.Duration
 
 	// MaxFlows bounds the flow table (default 65536).
 	MaxFlows int

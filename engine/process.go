@@ -247,6 +247,7 @@ func (e *Engine) flowDeadline(f *flow, now time.Time) time.Time {
 		min(f.created.Add(e.cfg.HalfOpenTimeout))
 	default:
 		min(f.seen.Add(e.cfg.IdleTimeout))
+		min(e.livenessDue(f))
 		if f.state == StateKeyExchange {
 			min(f.created.Add(e.cfg.HalfOpenTimeout))
 		}
@@ -298,6 +299,7 @@ func (e *Engine) onTimer(f *flow, now time.Time) {
 			return
 		}
 	}
+	e.probeLiveness(f, now)
 	e.expireHeld(f, now)
 	if !f.rtxAt.IsZero() && !now.Before(f.rtxAt) {
 		e.retransmit(f, now)
