@@ -60,7 +60,7 @@ func (s session) lookup(conn net.Conn, r *Report) {
 		return
 	}
 	r.SessionID = hex.EncodeToString(info.SessionID)
-	r.Role, r.TEP, r.AEAD = info.Role, info.TEP, info.AEAD
+	r.Role, r.TEP, r.AEAD = info.Role.String(), info.TEP, info.AEAD
 }
 
 // stream describes one direction of a connection.

@@ -1,4 +1,4 @@
-package ctl_test
+package ctlserver_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 )
 
 // FuzzRequest feeds one arbitrary request line to the handler, as root on
@@ -26,7 +27,7 @@ func FuzzRequest(f *testing.F) {
 	f.Add([]byte("\x00\xff"))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		// A fresh backend each time keeps runs independent of each other.
-		srv, err := ctl.NewServer(ctl.Config{Backend: sampleBackend(3), MaxRequestLine: 512})
+		srv, err := ctlserver.NewServer(ctlserver.Config{Backend: sampleBackend(3), MaxRequestLine: 512})
 		if err != nil {
 			t.Fatal(err)
 		}
