@@ -136,7 +136,7 @@ func (b backend) Connections(ctx context.Context) ([]ctl.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read engines: %w", err)
 	}
-	now := time.Now()
+	now := b.d.fallbacks.now()
 	for _, fb := range b.d.fallbacks.live() {
 		if !tracked.has(fb.Local, fb.Remote) {
 			out = append(out, fb.conn(now))
@@ -161,7 +161,7 @@ func (b backend) SessionID(ctx context.Context, local, remote netip.AddrPort) (c
 		if fb, ok := b.d.fallbacks.lookup(local, remote); ok {
 			return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNoSession,
 				Message: fmt.Sprintf("not encrypted: fell back to plain TCP %s ago: %s",
-					time.Since(fb.At).Round(time.Second), fallbackText(fb.Reason))}
+					b.d.fallbacks.now().Sub(fb.At).Round(time.Second), fallbackText(fb.Reason))}
 		}
 		return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNotFound,
 			Message: "not tracked by tcpcryptd (no rule covers its port, or it began before the daemon started)"}

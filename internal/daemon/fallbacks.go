@@ -187,15 +187,15 @@ func (r *fallbackRecord) lookup(local, remote netip.AddrPort) (fallenBack, bool)
 // entry is returned.
 func (r *fallbackRecord) live() []fallenBack {
 	all := r.list()
-	if len(all) == 0 {
-		return all
+	now := r.now()
+	if len(all) == 0 || now.Sub(all[0].At) < fallbackGrace {
+		return all // oldest first: all are within the grace period
 	}
 	socks, err := r.socks.connected()
 	if err != nil {
 		return all
 	}
 	out := all[:0]
-	now := r.now()
 	for _, fb := range all {
 		if now.Sub(fb.At) < fallbackGrace || socks.has(fb.Local, fb.Remote) {
 			out = append(out, fb)
