@@ -358,7 +358,7 @@ func TestSessionLookup(t *testing.T) {
 		SessionID: ctl.HexBytes{0x23, 1, 2, 3}}})
 	path := ctltest.Start(t, ctlserver.Config{Backend: b})
 	t.Setenv(ctl.EnvAddress, "") // restored after the test; newSession sets it
-	sess := newSession(path, 2)
+	sess := newSession(path, 2, false)
 
 	var r Report
 	sess.lookup(cli, &r)
