@@ -11,7 +11,7 @@ import (
 )
 
 // ProtocolVersion is the control protocol version this package speaks.
-const ProtocolVersion = ctlproto.ProtocolVersion
+const ProtocolVersion = 1
 
 // Info is what an application learns about its own encrypted connection.
 type Info struct {
