@@ -275,3 +275,47 @@ func TestRole(t *testing.T) {
 		t.Error("MarshalText(Role(7)) succeeded")
 	}
 }
+
+// TestUntrustedDaemonTCP: over the loopback TCP port the owner of the
+// server's socket is checked the same way (sock_diag), on IPv4 and IPv6.
+func TestUntrustedDaemonTCP(t *testing.T) {
+	client, _ := tcpPair(t, false)
+	lc, rc := addrs(t, client)
+	sid := ctltest.SampleConn(1).SessionID
+	b := &ctltest.Backend{Conns: []ctl.Conn{{Local: lc, Remote: rc, State: "encrypted", Role: ctl.RoleB, SessionID: sid}}}
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"127.0.0.1:0", "[::1]:0"} {
+		if err := srv.Listen(a); err != nil {
+			t.Logf("listen %s: %v (skipped)", a, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	me := uint32(os.Getuid())
+	for _, la := range srv.Addrs() {
+		addr := la.String()
+		c, err := ctl.Dialer{Address: addr, DaemonUID: me + 1}.Dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.ConnInfo(context.Background(), client)
+		want := fmt.Sprintf("is served by uid %d, not uid %d", me, me+1)
+		if !errors.Is(err, ctl.ErrUntrustedDaemon) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: ConnInfo from another uid = %v; want ErrUntrustedDaemon, %q", addr, err, want)
+		}
+		c.Close()
+		c, err = ctl.Dialer{Address: addr, DaemonUID: me}.Dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info, err := c.ConnInfo(context.Background(), client); err != nil || !bytes.Equal(info.SessionID, sid) {
+			t.Errorf("%s: ConnInfo from the expected uid = %+v, %v", addr, info, err)
+		}
+		c.Close()
+	}
+}

@@ -43,13 +43,13 @@ type Dialer struct {
 	// Address is the control address (see ParseAddress); empty means
 	// $TCPCRYPT_CTL, or DefaultAddress when that is unset.
 	Address string
-	// DaemonUID is the uid the process serving a unix control socket must
-	// run as, checked with SO_PEERCRED when connecting. Zero is root, which
-	// tcpcryptd runs as; set another uid only to talk to a test server.
-	// Session ids (ConnInfo, SessionID, SessionIDFor, WaitSession) are only
-	// returned from a daemon that passed the check; other operations work
-	// either way. A TCP control address cannot be checked this way (the
-	// peer's uid is not carried over TCP): see docs/ctl-protocol.md.
+	// DaemonUID is the uid the daemon must run as, checked when connecting:
+	// on a unix socket with SO_PEERCRED, on a loopback TCP address by
+	// asking the kernel (sock_diag) who owns the server's end of the
+	// connection. Zero is root, which tcpcryptd runs as; set another uid
+	// only to talk to a test server. Session ids (ConnInfo, SessionID,
+	// SessionIDFor, WaitSession) are only returned from a daemon that
+	// passed the check; other operations work either way.
 	DaemonUID uint32
 }
 
@@ -100,13 +100,20 @@ func (d Dialer) Dial(ctx context.Context) (*Client, error) {
 var testDaemonUID uint32
 
 // checkDaemon decides whether session ids from the server on conn may be
-// believed: on a unix socket, its SO_PEERCRED uid must be want.
+// believed: the uid that owns the server's socket must be want. On a unix
+// socket that is its SO_PEERCRED uid; on a loopback TCP connection, the
+// owner of the server's end as sock_diag reports it.
 func checkDaemon(conn net.Conn, a Address, want uint32) error {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return nil // TCP: nothing to check (docs/ctl-protocol.md, "Trusting the daemon")
+	var uid uint32
+	var err error
+	switch c := conn.(type) {
+	case *net.UnixConn:
+		uid, err = serverUID(c)
+	case *net.TCPConn:
+		uid, err = tcpServerUID(c)
+	default:
+		err = fmt.Errorf("%T has no owner to check", conn)
 	}
-	uid, err := serverUID(uc)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUntrustedDaemon, a, err)
 	}

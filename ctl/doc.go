@@ -40,12 +40,12 @@
 // the daemon's loopback TCP port; see ParseAddress). Dial and Dialer give a
 // Client for several calls, with contexts.
 //
-// On a unix socket the client reads the server's SO_PEERCRED credentials
-// when it connects, and believes session ids only from a server running as
-// root (Dialer.DaemonUID), so that another local user cannot stand in for a
-// daemon that is not running and hand out session ids of its choosing. A
-// TCP control address carries no credentials and is not checked; use the
-// unix socket where that matters.
+// When it connects, the client learns which uid serves the socket: on a
+// unix socket from SO_PEERCRED, on the loopback TCP port by asking the
+// kernel (sock_diag) who owns the server's end. It believes session ids only
+// from a server running as root (Dialer.DaemonUID), so that another local
+// user cannot stand in for a daemon that is not running and hand out session
+// ids of its choosing.
 //
 // Every call is bounded: by the context's deadline, or else by
 // DefaultTimeout (WaitSession: DefaultWaitTimeout).

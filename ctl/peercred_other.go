@@ -12,3 +12,7 @@ import (
 func serverUID(*net.UnixConn) (uint32, error) {
 	return 0, errors.New("peer credentials are only read on Linux")
 }
+
+func tcpServerUID(*net.TCPConn) (uint32, error) {
+	return 0, errors.New("socket owners are only looked up on Linux")
+}
