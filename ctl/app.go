@@ -130,11 +130,18 @@ const (
 // the wait only by ctx).
 func (c *Client) WaitSession(ctx context.Context, conn net.Conn) (Info, error) {
 	pause := waitFirst
+	var pending error
 	for {
 		info, err := c.ConnInfo(ctx, conn)
 		if !isPending(err) {
+			if err != nil && pending != nil && ctx.Err() != nil {
+				// The context ended during a call: still pending, as far
+				// as the daemon last said.
+				return Info{}, fmt.Errorf("%w (%w)", pending, context.Cause(ctx))
+			}
 			return info, err
 		}
+		pending = err
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
