@@ -5,12 +5,16 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
 	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
+	"github.com/tcpcryptd/tcpcrypt/rules"
 )
 
 // fakeSockets is a sockLiveness with a fixed set of live sockets.
@@ -241,5 +245,51 @@ func TestKernelSocketsAlive(t *testing.T) {
 	}
 	if ok, err := k.alive(netip.MustParseAddrPort("127.0.0.1:1"), remote); ok || err != nil {
 		t.Errorf("alive(never existed) = %v, %v", ok, err)
+	}
+}
+
+// TestSessIDMessages: through the real server and client, each answer is
+// one message naming the connection once.
+func TestSessIDMessages(t *testing.T) {
+	d, fe, _ := testDaemon(t, 1)
+	clk := &clock{t: time.Unix(1e6, 0)}
+	d.fallbacks.now = clk.now
+	d.fallbacks.socks = &fakeSockets{live: flowSet{}}
+	path := ctltest.Start(t, ctlserver.Config{Backend: backend{d}})
+	c, err := ctl.Dialer{Address: path, DaemonUID: uint32(os.Getuid())}.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	local, remote := netip.MustParseAddrPort("10.77.0.2:59884"), netip.MustParseAddrPort("10.77.0.1:8095")
+	fb := netip.MustParseAddrPort("10.77.0.2:59885")
+	d.onEvent(engine.Event{Kind: engine.EventFallback, Local: fb, Remote: remote, Mode: engine.Opportunistic,
+		Reason: engine.FallbackNoPeerENO.String()})
+	clk.t = clk.t.Add(3 * time.Second)
+	pend := netip.MustParseAddrPort("10.77.0.2:59886")
+	d.mu.Lock()
+	d.cfg.Rules = []rules.Policy{{Port: 8095, Side: rules.SideRemote, Mode: rules.ModeOpportunistic}}
+	if err := d.applyLocked(); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Unlock()
+	syn(t, fe.engs[0], pend, remote)
+
+	for _, tt := range []struct {
+		local netip.AddrPort
+		is    error
+		want  string
+	}{
+		{local, ctl.ErrNotFound, "ctl: 10.77.0.2:59884 -> 10.77.0.1:8095: not tracked by tcpcryptd " +
+			"(no rule covers its port, or it began before the daemon started)"},
+		{fb, ctl.ErrNotEncrypted, "ctl: 10.77.0.2:59885 -> 10.77.0.1:8095: not encrypted: fell back to plain TCP 3s ago: " +
+			"the peer has no tcpcrypt (no TCP-ENO option in its SYN or SYN-ACK) (no_peer_eno)"},
+		{pend, ctl.ErrPending, "ctl: 10.77.0.2:59886 -> 10.77.0.1:8095: key exchange not finished yet (state syn-sent)"},
+	} {
+		_, err := c.SessionIDFor(ctx, tt.local, remote)
+		if err == nil || err.Error() != tt.want || !errors.Is(err, tt.is) {
+			t.Errorf("SessionIDFor(%s) = %v;\nwant %q matching %v", tt.local, err, tt.want, tt.is)
+		}
 	}
 }
