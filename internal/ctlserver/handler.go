@@ -270,7 +270,7 @@ func (s *Server) dispatch(ctx context.Context, req ctlproto.Request, bw *bufio.W
 			err = s.cfg.Backend.DelRule(ctx, r)
 		}
 		if err != nil {
-			return replyErr(bw, req.ID, fmt.Errorf("%s %s: %w", req.Op, r, err))
+			return replyErr(bw, req.ID, &ctl.Error{Code: codeOf(err), Message: fmt.Sprintf("%s %s: %s", req.Op, r, detail(err))})
 		}
 		s.log.Info("ctl: rule changed", "op", string(req.Op), "rule", r.String())
 		return replyOK(bw, req.ID, nil)

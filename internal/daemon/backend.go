@@ -206,7 +206,7 @@ func (b backend) AddRule(_ context.Context, r ctl.Rule) error {
 	defer d.mu.Unlock()
 	next := append(slices.Clone(d.stateRules), p)
 	if _, err := rules.Normalize(slices.Concat(d.cfg.Rules, next, d.tempList())); err != nil {
-		return fmt.Errorf("%w: %v: %w", ctl.ErrBadRequest, r, err)
+		return &ctl.Error{Code: ctl.CodeBadRequest, Message: err.Error()}
 	}
 	if err := d.setStateRulesLocked(next); err != nil {
 		return err
@@ -227,10 +227,10 @@ func (b backend) DelRule(_ context.Context, r ctl.Rule) error {
 	i := slices.Index(d.stateRules, p)
 	if i < 0 {
 		if slices.Contains(d.cfg.Rules, p) {
-			return fmt.Errorf("%w: %v comes from the configuration (--rule or the config file); change it there",
-				ctl.ErrBadRequest, r)
+			return &ctl.Error{Code: ctl.CodeBadRequest,
+				Message: "the rule comes from the configuration (--rule or the config file); change it there"}
 		}
-		return fmt.Errorf("%w: no rule %v", ctl.ErrNotFound, r)
+		return &ctl.Error{Code: ctl.CodeNotFound, Message: "no such rule"}
 	}
 	if err := d.setStateRulesLocked(slices.Delete(slices.Clone(d.stateRules), i, i+1)); err != nil {
 		return err

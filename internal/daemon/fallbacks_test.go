@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,4 +293,34 @@ func TestSessIDMessages(t *testing.T) {
 			t.Errorf("SessionIDFor(%s) = %v;\nwant %q matching %v", tt.local, err, tt.want, tt.is)
 		}
 	}
+}
+
+// TestRuleErrorMessages: a refused rule change says the rule once and
+// "ctl:" once (through the real server and client).
+func TestRuleErrorMessages(t *testing.T) {
+	d, _, _ := testDaemon(t, 1)
+	path := ctltest.Start(t, ctlserver.Config{Backend: backend{d}})
+	c, err := ctl.Dialer{Address: path, DaemonUID: uint32(os.Getuid())}.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	r := ctl.Rule{Port: 444, Side: ctl.SideLocal, Mode: ctl.ModeRequired}
+	err = c.DelRule(ctx, r)
+	if want := "ctl: rules.del 444/local required: no such rule"; err == nil || err.Error() != want || !errors.Is(err, ctl.ErrNotFound) {
+		t.Errorf("DelRule(missing) = %v; want %q", err, want)
+	}
+	if os.Getuid() != 0 {
+		return // rules.add needs root on the unix socket
+	}
+	if err := c.AddRule(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	err = c.AddRule(ctx, r)
+	if err == nil || !errors.Is(err, ctl.ErrBadRequest) || !strings.HasPrefix(err.Error(), "ctl: rules.add 444/local required: ") ||
+		strings.Count(err.Error(), "ctl:") != 1 || strings.Count(err.Error(), "bad request") != 0 {
+		t.Errorf("AddRule(duplicate) = %v; want one message naming the rule once", err)
+	}
+	t.Logf("duplicate: %v", err)
 }
