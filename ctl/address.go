@@ -93,14 +93,6 @@ func (a Address) String() string {
 	return net.JoinHostPort(host, strconv.Itoa(int(a.Port)))
 }
 
-// tcpHosts lists the loopback addresses a TCP address stands for.
-func (a Address) tcpHosts() []netip.Addr {
-	if a.Host.IsValid() {
-		return []netip.Addr{a.Host}
-	}
-	return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}
-}
-
 // clientAddress picks the address a client dials: addr, else $TCPCRYPT_CTL,
 // else DefaultAddress.
 func clientAddress(addr string) (Address, error) {
@@ -115,10 +107,4 @@ func clientAddress(addr string) (Address, error) {
 		return a, fmt.Errorf("%w: %q: port 0 cannot be dialled", ErrBadAddress, addr)
 	}
 	return a, nil
-}
-
-// unmapAddrPort turns an IPv4-mapped IPv6 address into plain IPv4 and drops
-// any zone, so lookups use one canonical form.
-func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
-	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
 }

@@ -6,7 +6,14 @@ import (
 	"testing"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlproto"
 )
+
+func TestProtocolVersion(t *testing.T) {
+	if ctl.ProtocolVersion != ctlproto.ProtocolVersion {
+		t.Fatalf("ctl speaks version %d, the wire package %d", ctl.ProtocolVersion, ctlproto.ProtocolVersion)
+	}
+}
 
 func TestParseAddress(t *testing.T) {
 	v4 := netip.MustParseAddr("127.0.0.1")

@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlproto"
 )
 
 // DefaultTimeout bounds dialling, and each step of a call (sending the
@@ -24,6 +26,9 @@ const DefaultTimeout = 5 * time.Second
 // dial again.
 type Client struct {
 	addr Address
+	// trust is nil when the daemon's answers about session ids may be
+	// believed, else why not (matching ErrUntrustedDaemon); see Dialer.
+	trust error
 
 	mu     sync.Mutex
 	conn   net.Conn
@@ -32,24 +37,46 @@ type Client struct {
 	broken error
 }
 
-// Dial connects to the daemon at addr (see ParseAddress); an empty addr means
-// $TCPCRYPT_CTL, or DefaultAddress when that is unset. Failure to connect
-// matches ErrDaemonUnavailable.
+// Dialer connects to the daemon with options. The zero Dialer is what Dial
+// uses: the default address and a daemon that must run as root.
+type Dialer struct {
+	// Address is the control address (see ParseAddress); empty means
+	// $TCPCRYPT_CTL, or DefaultAddress when that is unset.
+	Address string
+	// DaemonUID is the uid the daemon must run as, checked when connecting:
+	// on a unix socket with SO_PEERCRED, on a loopback TCP address by
+	// asking the kernel (sock_diag) who owns the server's end of the
+	// connection. Zero is root, which tcpcryptd runs as; set another uid
+	// only to talk to a test server. Session ids (ConnInfo, SessionID,
+	// SessionIDFor, WaitSession) are only returned from a daemon that
+	// passed the check; other operations work either way.
+	DaemonUID uint32
+}
+
+// Dial connects to the daemon at addr with the zero Dialer's options: an
+// empty addr means $TCPCRYPT_CTL, or DefaultAddress when that is unset.
+// Failure to connect matches ErrDaemonUnavailable.
 func Dial(ctx context.Context, addr string) (*Client, error) {
-	a, err := clientAddress(addr)
+	return Dialer{Address: addr}.Dial(ctx)
+}
+
+// Dial connects to the daemon. Failure to connect matches
+// ErrDaemonUnavailable; a bad address, ErrBadAddress.
+func (d Dialer) Dial(ctx context.Context) (*Client, error) {
+	a, err := clientAddress(d.Address)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	var d net.Dialer
+	var nd net.Dialer
 	var conn net.Conn
 	switch a.Network {
 	case "unix":
-		conn, err = d.DialContext(ctx, "unix", a.Path)
+		conn, err = nd.DialContext(ctx, "unix", a.Path)
 	default:
-		for _, h := range a.tcpHosts() {
-			conn, err = d.DialContext(ctx, "tcp", netip.AddrPortFrom(h, a.Port).String())
+		for _, h := range ctlproto.LoopbackHosts(a.Host) {
+			conn, err = nd.DialContext(ctx, "tcp", netip.AddrPortFrom(h, a.Port).String())
 			if err == nil {
 				break
 			}
@@ -58,7 +85,42 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	if err != nil {
 		return nil, daemonError(a.String(), "dial", err)
 	}
-	return &Client{addr: a, conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}, nil
+	c := &Client{addr: a, conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
+	want := d.DaemonUID
+	if want == 0 {
+		want = testDaemonUID
+	}
+	c.trust = checkDaemon(conn, a, want)
+	return c, nil
+}
+
+// testDaemonUID replaces a zero Dialer.DaemonUID; only this package's tests
+// change it (export_test.go), so that examples and tests run by any user can
+// talk to their in-process server.
+var testDaemonUID uint32
+
+// checkDaemon decides whether session ids from the server on conn may be
+// believed: the uid that owns the server's socket must be want. On a unix
+// socket that is its SO_PEERCRED uid; on a loopback TCP connection, the
+// owner of the server's end as sock_diag reports it.
+func checkDaemon(conn net.Conn, a Address, want uint32) error {
+	var uid uint32
+	var err error
+	switch c := conn.(type) {
+	case *net.UnixConn:
+		uid, err = serverUID(c)
+	case *net.TCPConn:
+		uid, err = tcpServerUID(c)
+	default:
+		err = fmt.Errorf("%T has no owner to check", conn)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUntrustedDaemon, a, err)
+	}
+	if uid != want {
+		return fmt.Errorf("%w: %s is served by uid %d, not uid %d; not believing its session ids", ErrUntrustedDaemon, a, uid, want)
+	}
+	return nil
 }
 
 // Close closes the connection.
@@ -86,14 +148,14 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 // Version returns the protocol and daemon versions.
 func (c *Client) Version(ctx context.Context) (VersionInfo, error) {
 	var v VersionInfo
-	err := c.call(ctx, OpVersion, nil, &v, nil)
+	err := c.call(ctx, ctlproto.OpVersion, nil, &v, nil)
 	return v, err
 }
 
 // Status returns the daemon's summary.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	err := c.call(ctx, OpStatus, nil, &st, nil)
+	err := c.call(ctx, ctlproto.OpStatus, nil, &st, nil)
 	return st, err
 }
 
@@ -101,8 +163,8 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 // and its final count is checked, so the listing is never silently cut.
 func (c *Client) Netstat(ctx context.Context) ([]Conn, error) {
 	var conns []Conn
-	var res NetstatResult
-	err := c.call(ctx, OpNetstat, nil, &res, func(item json.RawMessage) error {
+	var res ctlproto.NetstatResult
+	err := c.call(ctx, ctlproto.OpNetstat, nil, &res, func(item json.RawMessage) error {
 		var cn Conn
 		if err := json.Unmarshal(item, &cn); err != nil {
 			return fmt.Errorf("%w: netstat item: %w", ErrProtocol, err)
@@ -121,37 +183,45 @@ func (c *Client) Netstat(ctx context.Context) ([]Conn, error) {
 
 // SessionIDFor returns the connection local -> remote (as seen from the
 // daemon's host) with its session id. Errors match ErrNotFound when the
-// daemon does not track it and ErrNoSession (and ErrNotEncrypted) when it
-// has no session id.
+// daemon does not track it, ErrNotEncrypted when it is plain TCP,
+// ErrPending while its key exchange runs, and ErrUntrustedDaemon when the
+// daemon failed the Dialer's uid check.
 func (c *Client) SessionIDFor(ctx context.Context, local, remote netip.AddrPort) (Conn, error) {
+	if c.trust != nil {
+		return Conn{}, c.trust
+	}
+	local, remote = ctlproto.Canonical(local), ctlproto.Canonical(remote)
 	var cn Conn
-	err := c.call(ctx, OpSessID, SessIDArgs{Local: unmapAddrPort(local), Remote: unmapAddrPort(remote)}, &cn, nil)
+	err := c.call(ctx, ctlproto.OpSessID, ctlproto.SessIDArgs{Local: local, Remote: remote}, &cn, nil)
 	if err != nil {
 		return Conn{}, err
 	}
 	if len(cn.SessionID) == 0 {
-		return Conn{}, &Error{Code: CodeNoSession, Message: "daemon replied without a session id"}
+		return Conn{}, &Error{Code: CodeNoSession, Message: fmt.Sprintf("%s -> %s: the daemon replied without a session id", local, remote)}
+	}
+	if cn.Role != RoleA && cn.Role != RoleB {
+		return Conn{}, fmt.Errorf("%w: session of %s -> %s has no role", ErrProtocol, local, remote)
 	}
 	return cn, nil
 }
 
 // Rules returns the installed policy rules.
 func (c *Client) Rules(ctx context.Context) ([]Rule, error) {
-	var res RulesResult
-	err := c.call(ctx, OpRulesList, nil, &res, nil)
+	var res ctlproto.RulesResult[Rule]
+	err := c.call(ctx, ctlproto.OpRulesList, nil, &res, nil)
 	return res.Rules, err
 }
 
 // AddRule installs r. It needs root on the unix socket (ErrForbidden
 // otherwise).
 func (c *Client) AddRule(ctx context.Context, r Rule) error {
-	return c.call(ctx, OpRulesAdd, r, nil, nil)
+	return c.call(ctx, ctlproto.OpRulesAdd, r, nil, nil)
 }
 
 // DelRule removes r (ErrNotFound if absent). It needs root on the unix
 // socket.
 func (c *Client) DelRule(ctx context.Context, r Rule) error {
-	return c.call(ctx, OpRulesDel, r, nil, nil)
+	return c.call(ctx, ctlproto.OpRulesDel, r, nil, nil)
 }
 
 // replyLine is the union of a StreamItem and a Response, to tell them apart.
@@ -161,12 +231,12 @@ type replyLine struct {
 	OK     *bool           `json:"ok"`
 	Item   json.RawMessage `json:"item"`
 	Result json.RawMessage `json:"result"`
-	Error  *Error          `json:"error"`
+	Error  *ctlproto.Error `json:"error"`
 }
 
 // call sends one request and reads its reply. Streamed items go to item; the
 // final result is decoded into result (if non-nil).
-func (c *Client) call(ctx context.Context, op Op, args, result any, item func(json.RawMessage) error) error {
+func (c *Client) call(ctx context.Context, op ctlproto.Op, args, result any, item func(json.RawMessage) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.broken != nil {
@@ -211,7 +281,7 @@ func (c *Client) retire(err error) {
 	c.conn.Close()
 }
 
-func (c *Client) roundTrip(ctx context.Context, op Op, args, result any, item func(json.RawMessage) error) error {
+func (c *Client) roundTrip(ctx context.Context, op ctlproto.Op, args, result any, item func(json.RawMessage) error) error {
 	// With a context deadline, that is the deadline of the whole call.
 	// Without one, DefaultTimeout bounds each step (the request write and
 	// every reply line), so a long netstat stream may take longer overall
@@ -233,7 +303,7 @@ func (c *Client) roundTrip(ctx context.Context, op Op, args, result any, item fu
 	defer stop()
 
 	c.nextID++
-	req := Request{V: ProtocolVersion, ID: c.nextID, Op: op}
+	req := ctlproto.Request{V: ctlproto.ProtocolVersion, ID: c.nextID, Op: op}
 	if args != nil {
 		b, err := json.Marshal(args)
 		if err != nil {
@@ -252,9 +322,9 @@ func (c *Client) roundTrip(ctx context.Context, op Op, args, result any, item fu
 		if err := refresh(); err != nil {
 			return err
 		}
-		line, err := readLine(c.br, MaxReplyLine)
-		if errors.Is(err, errLineTooLong) {
-			return fmt.Errorf("%w: reply line over %d bytes", ErrProtocol, MaxReplyLine)
+		line, err := ctlproto.ReadLine(c.br, ctlproto.MaxReplyLine)
+		if errors.Is(err, ctlproto.ErrLineTooLong) {
+			return fmt.Errorf("%w: reply line over %d bytes", ErrProtocol, ctlproto.MaxReplyLine)
 		}
 		if err != nil {
 			if werr != nil {
@@ -266,7 +336,7 @@ func (c *Client) roundTrip(ctx context.Context, op Op, args, result any, item fu
 		if err := json.Unmarshal(line, &rl); err != nil {
 			return fmt.Errorf("%w: bad reply: %w", ErrProtocol, err)
 		}
-		if rl.V != ProtocolVersion {
+		if rl.V != ctlproto.ProtocolVersion {
 			return fmt.Errorf("%w: reply version %d", ErrProtocol, rl.V)
 		}
 		// A server that refuses a line before parsing it (too_large, busy)
@@ -287,7 +357,7 @@ func (c *Client) roundTrip(ctx context.Context, op Op, args, result any, item fu
 			if rl.Error == nil {
 				return fmt.Errorf("%w: error reply without error", ErrProtocol)
 			}
-			return rl.Error
+			return &Error{Code: Code(rl.Error.Code), Message: rl.Error.Message, Pending: rl.Error.Pending}
 		}
 		if result != nil {
 			if len(rl.Result) == 0 {

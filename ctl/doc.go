@@ -1,71 +1,52 @@
-// Package ctl is tcpcryptd's control plane: a versioned JSON-lines protocol,
-// the server the daemon runs, and the client library used by tcnetstat,
-// tcpcryptctl and by applications that want their connection's session id.
+// Package ctl is the client library of tcpcryptd's control socket: what an
+// application imports to learn the tcpcrypt session of its own TCP
+// connections, and what tcnetstat and tcpcryptctl use. (The daemon's server
+// side is internal; docs/ctl-protocol.md describes the wire protocol.)
 //
-// # Applications
+// # Session ids for applications
 //
 // An application that authenticates its peer can bind the tcpcrypt session
-// into that authentication (RFC 8547 §5.1): ConnInfo(conn) returns the
-// session id and this end's role, "A" or "B"; both must be bound, e.g. each
-// side proves knowledge of a shared secret with HMAC(secret, role || id).
-// Errors are matchable with errors.Is: ErrNotEncrypted (no session id: ENO
-// fell back, plain flow, or handshake unfinished), ErrNotFound (the daemon
-// does not track the connection), ErrDaemonUnavailable (no daemon answered)
-// and ErrNotTCP. See Example_bindSessionID.
+// into that authentication (RFC 8547 §5.1), so that a man in the middle who
+// terminated tcpcrypt on both sides is caught: ConnInfo(conn) returns the
+// session id and this end's Role. Both ends see the same session id; the
+// end that opened the connection (net.Dial) is RoleA and the end that
+// accepted it is RoleB. Bind both, e.g. each side proves knowledge of a
+// shared secret with HMAC(secret, role || session id) and checks the peer's
+// proof against the peer's role (Role.Peer). See Example_bindSessionID.
 //
-// # Protocol (version 1)
+// Right after Dial or Accept the key exchange may still be running (role A
+// is keyed only when the peer's Init2 arrives, RFC 8548 §3.3): ConnInfo then
+// fails with ErrPending. WaitSession waits it out, polling the daemon, and
+// is what an application should call first thing on a new connection.
 //
-// A client connects to the unix socket (default /run/tcpcrypt/ctl) or to
-// the loopback TCP port, and sends requests, one JSON object per line:
+// Failures match one sentinel each with errors.Is:
 //
-//	{"v":1,"id":7,"op":"sessid","args":{"local":"192.0.2.1:40000","remote":"[2001:db8::7]:443"}}
+//	ErrNotEncrypted       plain TCP: TCP-ENO fell back (e.g. the peer has no tcpcrypt; the message says why) or the connection was aborted
+//	ErrPending            the key exchange has not finished yet
+//	ErrNotFound           the daemon does not track the connection: its port is not covered by a rule, or it began before the daemon
+//	ErrDaemonUnavailable  no daemon answered (socket absent or refused, timeout)
+//	ErrUntrustedDaemon    the control socket is not served by root
+//	ErrNotTCP             the net.Conn is not TCP
 //
-// "v" is ProtocolVersion; "id" is any unsigned integer and is echoed. Each
-// request gets one final reply line:
+// Error messages name the connection once, for example
 //
-//	{"v":1,"id":7,"ok":true,"result":{...}}
-//	{"v":1,"id":7,"ok":false,"error":{"code":"no_session","message":"..."}}
+//	ctl: 10.77.0.2:59884 -> 10.77.0.1:8095: not encrypted: fell back to plain TCP 3s ago: the peer has no tcpcrypt (no TCP-ENO option in its SYN or SYN-ACK) (no_peer_eno)
+//	ctl: 10.77.0.2:59884 -> 10.77.0.1:8095: not tracked by tcpcryptd (no rule covers its port, or it began before the daemon started)
 //
-// except netstat, which first streams one {"v":1,"id":7,"item":{Conn}} line
-// per connection and then ends with {"v":1,"id":7,"ok":true,"result":{"count":N}};
-// there is no limit on the number of connections. Operations: version,
-// status, netstat, sessid, rules.list, rules.add, rules.del (see the Op
-// constants). Error codes: not_found, no_session, forbidden, bad_request,
-// too_large, unsupported_version, busy, internal (see the Code constants).
-// Several requests may be sent on one connection.
+// # Which daemon
 //
-// JSON member names are stable (they only grow). A Conn is
+// The package-level functions dial DefaultAddress (/run/tcpcrypt/ctl), or
+// the address in $TCPCRYPT_CTL when it is set (a socket path, or :PORT for
+// the daemon's loopback TCP port; see ParseAddress). Dial and Dialer give a
+// Client for several calls, with contexts.
 //
-//	local, remote      "addr:port" strings, IPv6 as "[addr]:port", never 4-in-6
-//	state              the daemon's flow state name
-//	role               "A", "B" or ""
-//	tep                {"name": ..., "id": ...}
-//	aead               cipher name or ""
-//	session_id         lower case hex (33 bytes for tcpcrypt) or ""
-//	resumed            bool
-//	bytes_in/out       plaintext bytes received/sent
-//	frames_in/out      tcpcrypt frames received/sent
-//	age_seconds        number
-//	last_error         string, "" when none
+// When it connects, the client learns which uid serves the socket: on a
+// unix socket from SO_PEERCRED, on the loopback TCP port by asking the
+// kernel (sock_diag) who owns the server's end. It believes session ids only
+// from a server running as root (Dialer.DaemonUID), so that another local
+// user cannot stand in for a daemon that is not running and hand out session
+// ids of its choosing.
 //
-// and a Rule is {"port", "side": local|remote|both, "prefix" (optional CIDR),
-// "mode": opportunistic|required|exclude}.
-//
-// # Access control
-//
-// Read-only operations are open to every local user: the unix socket is
-// mode 0666 (it is created under umask 077 and then opened up, so it is
-// never briefly wider than intended). rules.add and rules.del are accepted
-// only on the unix socket from a peer whose SO_PEERCRED uid is 0; on the TCP
-// port they are always forbidden. The TCP port listens on 127.0.0.1 and ::1
-// only.
-//
-// # Robustness
-//
-// The server bounds request lines (MaxRequestLine: a longer line gets a
-// too_large reply and the connection is closed), idle time and reply write
-// time per client, the number of clients (busy), and each backend call. A
-// client that disconnects or stops reading ends only its own conversation.
-// The client library puts a timeout on every call (DefaultTimeout, or the
-// context's deadline). docs/ctl-protocol.md has the full description.
+// Every call is bounded: by the context's deadline, or else by
+// DefaultTimeout (WaitSession: DefaultWaitTimeout).
 package ctl

@@ -9,48 +9,47 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 )
 
 // proof is what one side sends to show it knows the shared password and sees
 // the same tcpcrypt session: HMAC(password, role || session id). Binding the
 // role (RFC 8547 §5.1) stops a man in the middle from reflecting one side's
 // proof back to it.
-func proof(password []byte, role string, sid []byte) []byte {
+func proof(password []byte, role ctl.Role, sid []byte) []byte {
 	m := hmac.New(sha256.New, password)
-	m.Write([]byte(role))
+	m.Write([]byte(role.String()))
 	m.Write(sid)
 	return m.Sum(nil)
-}
-
-// peerRole is the other end's ENO role.
-func peerRole(role string) string {
-	if role == "A" {
-		return "B"
-	}
-	return "A"
 }
 
 // An application authenticates its tcpcrypt connection with a shared
 // password: each side asks the daemon for the session id and its own role,
 // sends HMAC(password, own role || session id) and checks the peer's proof
-// against the peer's role. A real application simply calls ctl.ConnInfo(conn);
-// here an in-process control server with a fake backend stands in for
-// tcpcryptd, so the example runs anywhere.
+// against the peer's role. A real application simply calls
+// ctl.WaitSession (or ctl.ConnInfo) on its net.Conn; here an in-process
+// control server with a fake backend stands in for tcpcryptd, so the example
+// runs anywhere.
 func Example_bindSessionID() {
 	client, server, cleanup := examplePair()
 	defer cleanup()
 	password := []byte("correct horse battery staple")
 
 	type result struct {
-		role string
+		role ctl.Role
 		ok   bool
 		err  error
 	}
 	side := func(conn net.Conn, out chan<- result) {
-		info, err := ctl.ConnInfo(conn)
+		// Right after Dial or Accept the key exchange may still run:
+		// WaitSession waits for it (ConnInfo would say ErrPending).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		info, err := ctl.WaitSession(ctx, conn)
 		if err != nil { // ErrNotEncrypted, ErrNotFound, ErrDaemonUnavailable...
 			out <- result{err: err}
 			return
@@ -62,7 +61,7 @@ func Example_bindSessionID() {
 			out <- result{err: err}
 			return
 		}
-		want := proof(password, peerRole(info.Role), info.SessionID)
+		want := proof(password, info.Role.Peer(), info.SessionID)
 		out <- result{role: info.Role, ok: hmac.Equal(theirs, want)}
 	}
 	ca, cb := make(chan result), make(chan result)
@@ -78,7 +77,8 @@ func Example_bindSessionID() {
 
 // examplePair makes a loopback TCP connection, and a control server that
 // reports it as encrypted with one session id (client end role A, server end
-// role B), reachable at the default address via $TCPCRYPT_CTL.
+// role B), reachable at the default address via $TCPCRYPT_CTL. (The server
+// runs as the test's user; TestMain lets the client trust it.)
 func examplePair() (client, server net.Conn, cleanup func()) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -97,8 +97,8 @@ func examplePair() (client, server net.Conn, cleanup func()) {
 	remote := client.RemoteAddr().(*net.TCPAddr).AddrPort()
 	sid := ctltest.SampleConn(1).SessionID
 	b := &ctltest.Backend{Conns: []ctl.Conn{
-		{Local: local, Remote: remote, State: "encrypted", Role: "A", SessionID: sid},
-		{Local: remote, Remote: local, State: "encrypted", Role: "B", SessionID: sid},
+		{Local: local, Remote: remote, State: "encrypted", Role: ctl.RoleA, SessionID: sid},
+		{Local: remote, Remote: local, State: "encrypted", Role: ctl.RoleB, SessionID: sid},
 	}}
 
 	dir, err := os.MkdirTemp("", "ctlexample")
@@ -106,7 +106,7 @@ func examplePair() (client, server net.Conn, cleanup func()) {
 		panic(err)
 	}
 	path := filepath.Join(dir, "ctl")
-	srv, err := ctl.NewServer(ctl.Config{Backend: b})
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: b})
 	if err != nil {
 		panic(err)
 	}

@@ -1,12 +1,9 @@
 package ctl
 
-// Clients returns the number of clients being served in total and in class
-// (a client class as in busy messages: "uid 65534", "tcp").
-func (s *Server) Clients(class string) (total, inClass int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.active, s.perClass[class]
+// TrustTestServer makes a zero Dialer.DaemonUID mean uid rather than root
+// until the returned function is called.
+func TrustTestServer(uid uint32) (restore func()) {
+	old := testDaemonUID
+	testDaemonUID = uid
+	return func() { testDaemonUID = old }
 }
-
-// Refusing returns the number of clients being told that the server is busy.
-func (s *Server) Refusing() int { return len(s.refusing) }

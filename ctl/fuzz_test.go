@@ -1,76 +1,44 @@
 package ctl_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 )
 
-// FuzzRequest feeds one arbitrary request line to the handler, as root on
-// the unix socket (so every op, mutations included, is reachable). The
-// handler must not panic, and must either answer with well-formed reply
-// lines (stream items, then exactly one final line with "ok") or, for an
-// oversized line, answer too_large and close.
-func FuzzRequest(f *testing.F) {
-	f.Add([]byte(`{"v":1,"id":1,"op":"version"}`))
-	f.Add([]byte(`{"v":1,"id":2,"op":"netstat"}`))
-	f.Add([]byte(`{"v":1,"id":3,"op":"sessid","args":{"local":"192.0.2.1:10000","remote":"198.51.100.0:443"}}`))
-	f.Add([]byte(`{"v":1,"id":4,"op":"rules.add","args":{"port":22,"side":"both","prefix":"10.0.0.0/8","mode":"required"}}`))
-	f.Add([]byte(`{"v":2,"op":"status"}`))
-	f.Add([]byte(`{"v":1,"id":18446744073709551615,"op":"rules.del","args":{"port":443,"side":"local","mode":"opportunistic"}}`))
-	f.Add([]byte(`{`))
-	f.Add([]byte("\x00\xff"))
-	f.Fuzz(func(t *testing.T, line []byte) {
-		// A fresh backend each time keeps runs independent of each other.
-		srv, err := ctl.NewServer(ctl.Config{Backend: sampleBackend(3), MaxRequestLine: 512})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// One line: embedded newlines would make several requests.
-		line = bytes.ReplaceAll(line, []byte("\n"), []byte(" "))
-		var out bytes.Buffer
-		err = srv.ServeConn(context.Background(), bytes.NewReader(append(line, '\n')), &out, rootUnix)
-		lines := bytes.Split(bytes.TrimSuffix(out.Bytes(), []byte("\n")), []byte("\n"))
-		if len(bytes.TrimSpace(line)) == 0 {
-			if out.Len() != 0 || err != nil {
-				t.Fatalf("blank line: output %q, err %v", out.Bytes(), err)
-			}
+// FuzzConnJSON decodes a Conn as the client does (netstat items, sessid
+// results): any input must decode or fail without panicking, and a decoded
+// Conn must survive a round trip (marshal, unmarshal) unchanged, typed Role
+// and hex session id included.
+func FuzzConnJSON(f *testing.F) {
+	f.Add([]byte(`{"local":"192.0.2.1:443","remote":"[2001:db8::1]:40000","state":"encrypted","role":"A","tep":{"name":"TCPCRYPT_ECDHE_Curve25519","id":35},"aead":"AEAD_AES_128_GCM","session_id":"23aabb","resumed":true}`))
+	f.Add([]byte(`{"local":"10.0.0.1:1","remote":"10.0.0.2:2","state":"plain","role":"","fallback_reason":"no_peer_eno","last_error":"fell back"}`))
+	f.Add([]byte(`{"role":"C"}`))
+	f.Add([]byte(`{"role":"B","session_id":"ABCDEF"}`))
+	f.Add([]byte(`{"session_id":"abc"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c ctl.Conn
+		if json.Unmarshal(b, &c) != nil {
 			return
 		}
-		if !bytes.HasSuffix(out.Bytes(), []byte("\n")) {
-			t.Fatalf("output not newline-terminated: %q", out.Bytes())
+		if c.Role != ctl.RoleNone && c.Role != ctl.RoleA && c.Role != ctl.RoleB {
+			t.Fatalf("decoded role %d", c.Role)
 		}
-		finals := 0
-		for i, l := range lines {
-			var r struct {
-				V     int             `json:"v"`
-				OK    *bool           `json:"ok"`
-				Item  json.RawMessage `json:"item"`
-				Error *ctl.Error      `json:"error"`
-			}
-			if err := json.Unmarshal(l, &r); err != nil || r.V != 1 {
-				t.Fatalf("line %d %q: %v (v=%d)", i, l, err, r.V)
-			}
-			if r.OK == nil {
-				if r.Item == nil || i == len(lines)-1 {
-					t.Fatalf("line %d %q: neither item nor final", i, l)
-				}
-				continue
-			}
-			finals++
-			if !*r.OK && (r.Error == nil || r.Error.Code == "") {
-				t.Fatalf("error reply without code: %q", l)
-			}
+		out, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", c, err)
 		}
-		if finals != 1 {
-			t.Fatalf("%d final lines in %q", finals, out.Bytes())
+		var back ctl.Conn
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("unmarshal own output %s: %v", out, err)
 		}
-		if err != nil && !errors.Is(err, ctl.ErrTooLarge) {
-			t.Fatalf("ServeConn: %v", err)
+		if len(c.SessionID) == 0 {
+			c.SessionID = nil // "" decodes as nil
+		}
+		if !reflect.DeepEqual(c, back) {
+			t.Fatalf("round trip:\n%+v\n%+v", c, back)
 		}
 	})
 }

@@ -17,9 +17,9 @@ type Conn struct {
 	// State is the daemon's state name for the flow (for example "handshake",
 	// "encrypted", "plain", "closing"); the set is defined by the daemon.
 	State string `json:"state"`
-	// Role is this host's TCP-ENO role, "A" or "B" (RFC 8547 §4.3), or empty
-	// before roles are known or when ENO failed.
-	Role string `json:"role"`
+	// Role is this host's TCP-ENO role (RFC 8547 §4.3), "A" or "B" in JSON,
+	// or RoleNone ("") before roles are known or when ENO failed.
+	Role Role `json:"role"`
 	// TEP is the negotiated encryption protocol; zero when none.
 	TEP TEP `json:"tep"`
 	// AEAD is the negotiated frame cipher name (RFC 8548 §7), e.g.
@@ -38,9 +38,15 @@ type Conn struct {
 	FramesOut uint64 `json:"frames_out"`
 	// AgeSeconds is the time since the daemon first saw the connection.
 	AgeSeconds float64 `json:"age_seconds"`
-	// LastError is the most recent error recorded for the flow (e.g. a fallback
-	// or abort reason); empty when none.
+	// LastError is the most recent error recorded for the flow (an abort
+	// reason, or for a fallen-back connection what FallbackReason names);
+	// empty when none.
 	LastError string `json:"last_error"`
+	// FallbackReason is set for a connection that fell back to plain TCP
+	// (State "plain"): the stable name of the reason, e.g. "no_peer_eno"
+	// when the peer has no tcpcrypt (the engine_fallback_* counter names
+	// without their prefix); empty otherwise.
+	FallbackReason string `json:"fallback_reason"`
 }
 
 // TEP names a TCP encryption protocol: its registry name and its 7-bit id

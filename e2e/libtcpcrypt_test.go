@@ -247,5 +247,5 @@ func roleOf(rows []ctl.Conn) string {
 	if len(rows) != 1 {
 		return ""
 	}
-	return rows[0].Role
+	return rows[0].Role.String()
 }

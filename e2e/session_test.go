@@ -174,7 +174,7 @@ func checkEncrypted(t *testing.T, r heldRun) {
 			continue
 		}
 		row := side.rows[0]
-		if row.SessionID.String() != side.app.SessionID || row.Role != side.app.Role {
+		if row.SessionID.String() != side.app.SessionID || row.Role.String() != side.app.Role {
 			t.Errorf("%s host: tcnetstat session %s role %q; the application got %s role %q",
 				side.name, row.SessionID, row.Role, side.app.SessionID, side.app.Role)
 		}

@@ -8,7 +8,7 @@
 // The tests compile the C sources with gcc (they skip, or fail under
 // TCPCRYPT_REQUIRE_ROOT_TESTS=1, when it is missing): the reply reader's
 // unit tests (tests/reply_test.c), and tests/tcprobe.c, a program using only
-// the public header, run against a control server from package ctl with a
+// the public header, run against the daemon's control server (internal/ctlserver) with a
 // scripted backend, and against fake daemons that stay silent, close, or
 // answer garbage. Package internal/creply drives the reply reader from a Go
 // fuzz target.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
@@ -195,7 +196,7 @@ func (b *backend) SessionID(_ context.Context, local, remote netip.AddrPort) (ct
 	if b.mode != nil {
 		return ctl.Conn{}, b.mode
 	}
-	return ctl.Conn{Local: local, Remote: remote, State: "established", Role: "A",
+	return ctl.Conn{Local: local, Remote: remote, State: "established", Role: ctl.RoleA,
 		TEP: ctl.TEP{Name: "TCPCRYPT_ECDHE_Curve25519", ID: 0x23}, AEAD: "AEAD_AES_128_GCM",
 		SessionID: sidFor(local, remote)}, nil
 }
@@ -219,7 +220,7 @@ func (b *backend) saw(local, remote netip.AddrPort) bool {
 
 func startServer(t *testing.T) (*backend, string) {
 	b := &backend{}
-	path := ctltest.Start(t, ctl.Config{Backend: b, MaxClients: 64, MaxClientsPerUID: 64})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b, MaxClients: 64, MaxClientsPerUID: 64})
 	return b, path
 }
 
@@ -263,7 +264,7 @@ func TestSession(t *testing.T) {
 // addresses are refused.
 func TestControlAddress(t *testing.T) {
 	_, path := startServer(t)
-	srv, err := ctl.NewServer(ctl.Config{Backend: &backend{}})
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: &backend{}})
 	if err != nil {
 		t.Fatal(err)
 	}

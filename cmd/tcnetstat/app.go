@@ -34,7 +34,7 @@ func (e usageError) Unwrap() error { return e.err }
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "tcnetstat",
-		Usage:     "list the connections tracked by tcpcryptd",
+		Usage:     "list the connections tracked by tcpcryptd, encrypted and fallen back to plain TCP",
 		UsageText: "tcnetstat [--json] [-u ADDRESS]",
 		Version:   version,
 		Writer:    stdout,
@@ -118,15 +118,15 @@ func writeJSON(w io.Writer, conns []ctl.Conn) error {
 // writeTable prints conns as aligned columns for people.
 func writeTable(w io.Writer, conns []ctl.Conn) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOCAL\tREMOTE\tSTATE\tROLE\tTEP\tAEAD\tSESSION-ID\tRESUMED\tBYTES-IN\tBYTES-OUT\tAGE")
+	fmt.Fprintln(tw, "LOCAL\tREMOTE\tSTATE\tROLE\tTEP\tAEAD\tSESSION-ID\tRESUMED\tBYTES-IN\tBYTES-OUT\tAGE\tREASON")
 	for _, c := range conns {
 		resumed := "no"
 		if c.Resumed {
 			resumed = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n",
-			c.Local, c.Remote, dash(c.State), dash(c.Role), dash(c.TEP.String()), dash(c.AEAD),
-			dash(c.SessionID.String()), resumed, c.BytesIn, c.BytesOut, age(c.AgeSeconds))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n",
+			c.Local, c.Remote, dash(c.State), dash(c.Role.String()), dash(c.TEP.String()), dash(c.AEAD),
+			dash(c.SessionID.String()), resumed, c.BytesIn, c.BytesOut, age(c.AgeSeconds), dash(c.FallbackReason))
 	}
 	return tw.Flush()
 }

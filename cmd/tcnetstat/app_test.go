@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 )
 
 // exec runs tcnetstat with args and returns stdout, stderr and exit status.
@@ -32,14 +33,14 @@ func backendWith(n int) *ctltest.Backend {
 	b.Conns = append(b.Conns, ctl.Conn{
 		Local:  netip.MustParseAddrPort("192.0.2.1:5555"),
 		Remote: netip.MustParseAddrPort("192.0.2.9:80"), State: "plain", AgeSeconds: 3725,
-		LastError: "no ENO in SYN-ACK",
+		LastError: "fell back to plain TCP: the peer has no tcpcrypt", FallbackReason: "no_peer_eno",
 	})
 	return b
 }
 
 func TestTable(t *testing.T) {
 	b := backendWith(2)
-	path := ctltest.Start(t, ctl.Config{Backend: b})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
 	out, errOut, code := exec(t, "-u", path)
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
@@ -49,7 +50,7 @@ func TestTable(t *testing.T) {
 		t.Fatalf("got %d lines, want header + 3:\n%s", len(lines), out)
 	}
 	header := lines[0]
-	cols := []string{"LOCAL", "REMOTE", "STATE", "ROLE", "TEP", "AEAD", "SESSION-ID", "RESUMED", "BYTES-IN", "BYTES-OUT", "AGE"}
+	cols := []string{"LOCAL", "REMOTE", "STATE", "ROLE", "TEP", "AEAD", "SESSION-ID", "RESUMED", "BYTES-IN", "BYTES-OUT", "AGE", "REASON"}
 	if got := strings.Fields(header); !slices.Equal(got, cols) {
 		t.Fatalf("header = %q", header)
 	}
@@ -57,9 +58,9 @@ func TestTable(t *testing.T) {
 	// (sample 0), then [2001:db8::1]:10001 (sample 1).
 	s0, s1 := ctltest.SampleConn(0), ctltest.SampleConn(1)
 	want := [][]string{
-		{"192.0.2.1:5555", "192.0.2.9:80", "plain", "-", "-", "-", "-", "no", "0", "0", "1h2m5s"},
-		{"192.0.2.1:10000", "198.51.100.0:443", "encrypted", "A", "TCPCRYPT_ECDHE_Curve25519", "AEAD_AES_128_GCM", s0.SessionID.String(), "yes", "0", "0", "1s"},
-		{"[2001:db8::1]:10001", "[2001:db8::3]:443", "encrypted", "B", "TCPCRYPT_ECDHE_Curve25519", "AEAD_AES_128_GCM", s1.SessionID.String(), "no", "1000", "2000", "2s"},
+		{"192.0.2.1:5555", "192.0.2.9:80", "plain", "-", "-", "-", "-", "no", "0", "0", "1h2m5s", "no_peer_eno"},
+		{"192.0.2.1:10000", "198.51.100.0:443", "encrypted", "A", "TCPCRYPT_ECDHE_Curve25519", "AEAD_AES_128_GCM", s0.SessionID.String(), "yes", "0", "0", "1s", "-"},
+		{"[2001:db8::1]:10001", "[2001:db8::3]:443", "encrypted", "B", "TCPCRYPT_ECDHE_Curve25519", "AEAD_AES_128_GCM", s1.SessionID.String(), "no", "1000", "2000", "2s", "-"},
 	}
 	for i, w := range want {
 		if got := strings.Fields(lines[i+1]); !slices.Equal(got, w) {
@@ -81,7 +82,7 @@ func TestTable(t *testing.T) {
 }
 
 func TestManyRowsNoTruncation(t *testing.T) {
-	path := ctltest.Start(t, ctl.Config{Backend: backendWith(500)})
+	path := ctltest.Start(t, ctlserver.Config{Backend: backendWith(500)})
 	out, _, code := exec(t, "-u", path)
 	if n := strings.Count(out, "\n"); code != 0 || n != 502 {
 		t.Fatalf("exit %d, %d lines; want 502", code, n)
@@ -90,7 +91,7 @@ func TestManyRowsNoTruncation(t *testing.T) {
 
 func TestJSON(t *testing.T) {
 	b := backendWith(3)
-	path := ctltest.Start(t, ctl.Config{Backend: b})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
 	out, errOut, code := exec(t, "--json", "-u", path)
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
@@ -100,7 +101,7 @@ func TestJSON(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	fields := []string{"local", "remote", "state", "role", "tep", "aead", "session_id", "resumed",
-		"bytes_in", "bytes_out", "frames_in", "frames_out", "age_seconds", "last_error"}
+		"bytes_in", "bytes_out", "frames_in", "frames_out", "age_seconds", "last_error", "fallback_reason"}
 	slices.Sort(fields)
 	for i, m := range raw {
 		var keys []string
@@ -127,7 +128,7 @@ func TestJSON(t *testing.T) {
 	}
 
 	// An empty listing is an empty array, not null.
-	empty := ctltest.Start(t, ctl.Config{Backend: &ctltest.Backend{}})
+	empty := ctltest.Start(t, ctlserver.Config{Backend: &ctltest.Backend{}})
 	if out, _, code := exec(t, "--json", "-u", empty); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("empty: exit %d, %q", code, out)
 	}
@@ -157,7 +158,7 @@ func TestExitStatus(t *testing.T) {
 	// A daemon that fails internally: exit 1 with its message.
 	b := backendWith(0)
 	b.SetErr(ctl.ErrInternal)
-	path := ctltest.Start(t, ctl.Config{Backend: b})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
 	if _, errOut, code := exec(t, "-u", path); code != 1 || !strings.Contains(errOut, "internal") {
 		t.Errorf("backend failure: exit %d, %q", code, errOut)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
@@ -46,7 +47,7 @@ func newBackend() *ctltest.Backend {
 func TestRules(t *testing.T) {
 	testenv.RequireRoot(t, "rule changes need root on the unix socket")
 	b := newBackend()
-	path := ctltest.Start(t, ctl.Config{Backend: b})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
 
 	out, errOut, code := exec(t, "-u", path, "rules", "list")
 	want := "PORT  SIDE    PREFIX         MODE\n" +
@@ -97,7 +98,7 @@ func TestRules(t *testing.T) {
 }
 
 func TestRulesOverTCPForbidden(t *testing.T) {
-	srv, err := ctl.NewServer(ctl.Config{Backend: newBackend()})
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: newBackend()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestRulesOverTCPForbidden(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	path := ctltest.Start(t, ctl.Config{Backend: newBackend()})
+	path := ctltest.Start(t, ctlserver.Config{Backend: newBackend()})
 	out, errOut, code := exec(t, "-u", path, "status")
 	want := `version:        0.9.0
 uptime:         1h2m5s
@@ -149,7 +150,7 @@ counters:
 }
 
 func TestSessID(t *testing.T) {
-	path := ctltest.Start(t, ctl.Config{Backend: newBackend()})
+	path := ctltest.Start(t, ctlserver.Config{Backend: newBackend()})
 	c := ctltest.SampleConn(4)
 	out, errOut, code := exec(t, "-u", path, "sessid", c.Local.String(), c.Remote.String())
 	if want := c.SessionID.String() + " A\n"; code != 0 || out != want {
@@ -179,7 +180,7 @@ func TestSessID(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	path := ctltest.Start(t, ctl.Config{Backend: newBackend(), DaemonVersion: "0.9.0"})
+	path := ctltest.Start(t, ctlserver.Config{Backend: newBackend(), DaemonVersion: "0.9.0"})
 	out, _, code := exec(t, "-u", path, "version")
 	want := "tcpcryptctl dev (control protocol 1)\ntcpcryptd 0.9.0 (control protocol 1)\n"
 	if code != 0 || out != want {

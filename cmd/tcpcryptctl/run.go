@@ -43,7 +43,7 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 	case "sessid":
 		conn, err := c.SessionIDFor(ctx, cmd.local, cmd.remote)
 		if err != nil {
-			return fmt.Errorf("%s -> %s: %w", cmd.local, cmd.remote, err)
+			return err // the daemon's message names the connection
 		}
 		if cmd.json {
 			return writeJSON(w, conn)

@@ -1,5 +1,6 @@
-// Package ctltest provides an in-memory ctl.Backend and a helper that runs a
-// ctl.Server on a temporary unix socket, for tests of control clients.
+// Package ctltest provides an in-memory control backend and a helper that
+// runs the daemon's control server (internal/ctlserver) on a temporary unix
+// socket, for tests of control clients in this module.
 package ctltest
 
 import (
@@ -13,9 +14,10 @@ import (
 	"testing"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 )
 
-// Backend is an in-memory ctl.Backend. Its fields may be set before use;
+// Backend is an in-memory ctlserver.Backend. Its fields may be set before use;
 // afterwards use the methods, which lock.
 type Backend struct {
 	mu sync.Mutex
@@ -29,7 +31,7 @@ type Backend struct {
 	Err error
 }
 
-var _ ctl.Backend = (*Backend)(nil)
+var _ ctlserver.Backend = (*Backend)(nil)
 
 // SetConns replaces the tracked connections.
 func (b *Backend) SetConns(c []ctl.Conn) {
@@ -45,7 +47,7 @@ func (b *Backend) SetErr(err error) {
 	b.Err = err
 }
 
-// Status implements ctl.Backend.
+// Status implements ctlserver.Backend.
 func (b *Backend) Status(context.Context) (ctl.Status, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -55,7 +57,7 @@ func (b *Backend) Status(context.Context) (ctl.Status, error) {
 	return st, b.Err
 }
 
-// Connections implements ctl.Backend.
+// Connections implements ctlserver.Backend.
 func (b *Backend) Connections(context.Context) ([]ctl.Conn, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -65,7 +67,9 @@ func (b *Backend) Connections(context.Context) ([]ctl.Conn, error) {
 	return slices.Clone(b.Conns), nil
 }
 
-// SessionID implements ctl.Backend.
+// SessionID implements ctlserver.Backend. A connection without a session id
+// is not encrypted when it has a FallbackReason or LastError or is in state
+// "plain", and pending otherwise.
 func (b *Backend) SessionID(_ context.Context, local, remote netip.AddrPort) (ctl.Conn, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -74,23 +78,29 @@ func (b *Backend) SessionID(_ context.Context, local, remote netip.AddrPort) (ct
 	}
 	for _, c := range b.Conns {
 		if c.Local == local && c.Remote == remote {
-			if len(c.SessionID) == 0 {
-				return ctl.Conn{}, fmt.Errorf("state %s: %w", c.State, ctl.ErrNoSession)
+			switch {
+			case len(c.SessionID) != 0:
+			case c.FallbackReason != "":
+				return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNoSession, Message: "not encrypted: fell back to plain TCP (" + c.FallbackReason + ")"}
+			case c.State == "plain" || c.LastError != "":
+				return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNoSession, Message: "not encrypted (state " + c.State + ")"}
+			default:
+				return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNoSession, Pending: true, Message: "key exchange not finished (state " + c.State + ")"}
 			}
 			return c, nil
 		}
 	}
-	return ctl.Conn{}, ctl.ErrNotFound
+	return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNotFound, Message: "not tracked"}
 }
 
-// Rules implements ctl.Backend.
+// Rules implements ctlserver.Backend.
 func (b *Backend) Rules(context.Context) ([]ctl.Rule, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.RuleList), b.Err
 }
 
-// AddRule implements ctl.Backend; a duplicate wraps ctl.ErrBadRequest.
+// AddRule implements ctlserver.Backend; a duplicate wraps ctl.ErrBadRequest.
 func (b *Backend) AddRule(_ context.Context, r ctl.Rule) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -104,7 +114,7 @@ func (b *Backend) AddRule(_ context.Context, r ctl.Rule) error {
 	return nil
 }
 
-// DelRule implements ctl.Backend; a missing rule is ctl.ErrNotFound.
+// DelRule implements ctlserver.Backend; a missing rule is ctl.ErrNotFound.
 func (b *Backend) DelRule(_ context.Context, r ctl.Rule) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -124,11 +134,11 @@ func (b *Backend) DelRule(_ context.Context, r ctl.Rule) error {
 func SampleConn(i int) ctl.Conn {
 	local := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 1}), uint16(10000+i%50000))
 	remote := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 250)}), 443)
-	role := "A"
+	role := ctl.RoleA
 	if i%2 == 1 {
 		local = netip.MustParseAddrPort(fmt.Sprintf("[2001:db8::1]:%d", 10000+i%50000))
 		remote = netip.MustParseAddrPort(fmt.Sprintf("[2001:db8::%x]:443", 2+i%250))
-		role = "B"
+		role = ctl.RoleB
 	}
 	sid := make([]byte, 33)
 	sid[0] = 0x23
@@ -144,9 +154,9 @@ func SampleConn(i int) ctl.Conn {
 	}
 }
 
-// Start runs a ctl.Server with cfg on a fresh unix socket and returns the
+// Start runs a ctlserver.Server with cfg on a fresh unix socket and returns the
 // socket's path. The server stops, and the test waits for it, at cleanup.
-func Start(tb testing.TB, cfg ctl.Config) string {
+func Start(tb testing.TB, cfg ctlserver.Config) string {
 	tb.Helper()
 	// Keep the path short: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "ctltest")
@@ -155,7 +165,7 @@ func Start(tb testing.TB, cfg ctl.Config) string {
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "ctl")
-	srv, err := ctl.NewServer(cfg)
+	srv, err := ctlserver.NewServer(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

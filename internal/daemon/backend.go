@@ -13,6 +13,7 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/engine"
 	"github.com/tcpcryptd/tcpcrypt/eno"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 	"github.com/tcpcryptd/tcpcrypt/nfq"
 	"github.com/tcpcryptd/tcpcrypt/rules"
 )
@@ -25,10 +26,10 @@ type engines interface {
 
 var _ engines = (*nfq.Dispatcher)(nil)
 
-// backend implements ctl.Backend for a Daemon.
+// backend implements ctlserver.Backend for a Daemon.
 type backend struct{ d *Daemon }
 
-var _ ctl.Backend = backend{}
+var _ ctlserver.Backend = backend{}
 
 // eachEngine calls fn with every worker's engine, on the worker's goroutine.
 func (d *Daemon) eachEngine(ctx context.Context, fn func(e *engine.Engine)) error {
@@ -59,7 +60,7 @@ func (d *Daemon) lookup(ctx context.Context, local, remote netip.AddrPort) (engi
 	return fi, found, err
 }
 
-// Status implements ctl.Backend.
+// Status implements ctlserver.Backend.
 func (b backend) Status(ctx context.Context) (ctl.Status, error) {
 	d := b.d
 	counters := map[string]uint64{}
@@ -78,6 +79,7 @@ func (b backend) Status(ctx context.Context) (ctl.Status, error) {
 	if d.keylog != nil {
 		counters["keylog_errors"] = d.keylog.Errors()
 	}
+	d.fallbacks.addCounters(counters)
 	d.mu.Lock()
 	cfg := d.cfg
 	nrules := len(d.cfg.Rules) + len(d.stateRules)
@@ -119,41 +121,67 @@ func addStats(m map[string]uint64, st nfq.Stats) {
 	}
 }
 
-// Connections implements ctl.Backend.
+// Connections implements ctlserver.Backend: every flow the engines track,
+// then the live entries of the fallback record (connections that fell back
+// to plain TCP) that no engine tracks.
 func (b backend) Connections(ctx context.Context) ([]ctl.Conn, error) {
 	var out []ctl.Conn
+	tracked := flowSet{}
 	err := b.d.eachEngine(ctx, func(e *engine.Engine) {
 		for _, fi := range e.Snapshot() {
 			out = append(out, ConnFromFlow(fi))
+			tracked.add(fi.Local, fi.Remote)
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read engines: %w", err)
 	}
+	now := b.d.fallbacks.now()
+	for _, fb := range b.d.fallbacks.live() {
+		if !tracked.has(fb.Local, fb.Remote) {
+			out = append(out, fb.conn(now))
+		}
+	}
 	return out, nil
 }
 
-// SessionID implements ctl.Backend.
+// SessionID implements ctlserver.Backend. The error says what is known of
+// the connection, without naming it (the server does):
+//
+//	not tracked by tcpcryptd (no rule covers its port, or it began before the daemon started)
+//	not encrypted: fell back to plain TCP 3s ago: the peer has no tcpcrypt (...) (no_peer_eno)
+//	not encrypted: aborted (...)
+//	key exchange not finished yet (state key-exchange)
 func (b backend) SessionID(ctx context.Context, local, remote netip.AddrPort) (ctl.Conn, error) {
 	fi, ok, err := b.d.lookup(ctx, local, remote)
 	switch {
 	case err != nil:
 		return ctl.Conn{}, fmt.Errorf("read engines: %w", err)
 	case !ok:
-		return ctl.Conn{}, fmt.Errorf("%w: %v -> %v is not tracked", ctl.ErrNotFound, local, remote)
+		if fb, ok := b.d.fallbacks.lookup(local, remote); ok {
+			return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNoSession,
+				Message: fmt.Sprintf("not encrypted: fell back to plain TCP %s ago: %s",
+					b.d.fallbacks.now().Sub(fb.At).Round(time.Second), fallbackText(fb.Reason))}
+		}
+		return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNotFound,
+			Message: "not tracked by tcpcryptd (no rule covers its port, or it began before the daemon started)"}
 	}
 	c := ConnFromFlow(fi)
-	if len(c.SessionID) == 0 {
-		why := "state " + c.State
-		if c.LastError != "" {
-			why += ", " + c.LastError
-		}
-		return c, fmt.Errorf("%w: %v -> %v (%s)", ctl.ErrNoSession, local, remote, why)
+	if len(c.SessionID) != 0 {
+		return c, nil
 	}
-	return c, nil
+	if fi.State.Dead() || fi.Abort != engine.AbortNone {
+		why := "connection " + c.State
+		if c.LastError != "" {
+			why += ": " + c.LastError
+		}
+		return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNoSession, Message: "not encrypted: " + why}
+	}
+	return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNoSession, Pending: true,
+		Message: "key exchange not finished yet (state " + c.State + ")"}
 }
 
-// Rules implements ctl.Backend: the configured rules, then the state-file
+// Rules implements ctlserver.Backend: the configured rules, then the state-file
 // rules.
 func (b backend) Rules(context.Context) ([]ctl.Rule, error) {
 	d := b.d
@@ -166,7 +194,7 @@ func (b backend) Rules(context.Context) ([]ctl.Rule, error) {
 	return out, nil
 }
 
-// AddRule implements ctl.Backend: the rule joins the state file and the
+// AddRule implements ctlserver.Backend: the rule joins the state file and the
 // table is re-applied.
 func (b backend) AddRule(_ context.Context, r ctl.Rule) error {
 	p, err := PolicyFromRule(r)
@@ -178,7 +206,7 @@ func (b backend) AddRule(_ context.Context, r ctl.Rule) error {
 	defer d.mu.Unlock()
 	next := append(slices.Clone(d.stateRules), p)
 	if _, err := rules.Normalize(slices.Concat(d.cfg.Rules, next, d.tempList())); err != nil {
-		return fmt.Errorf("%w: %v: %w", ctl.ErrBadRequest, r, err)
+		return &ctl.Error{Code: ctl.CodeBadRequest, Message: err.Error()}
 	}
 	if err := d.setStateRulesLocked(next); err != nil {
 		return err
@@ -187,7 +215,7 @@ func (b backend) AddRule(_ context.Context, r ctl.Rule) error {
 	return nil
 }
 
-// DelRule implements ctl.Backend.
+// DelRule implements ctlserver.Backend.
 func (b backend) DelRule(_ context.Context, r ctl.Rule) error {
 	p, err := PolicyFromRule(r)
 	if err != nil {
@@ -199,10 +227,10 @@ func (b backend) DelRule(_ context.Context, r ctl.Rule) error {
 	i := slices.Index(d.stateRules, p)
 	if i < 0 {
 		if slices.Contains(d.cfg.Rules, p) {
-			return fmt.Errorf("%w: %v comes from the configuration (--rule or the config file); change it there",
-				ctl.ErrBadRequest, r)
+			return &ctl.Error{Code: ctl.CodeBadRequest,
+				Message: "the rule comes from the configuration (--rule or the config file); change it there"}
 		}
-		return fmt.Errorf("%w: no rule %v", ctl.ErrNotFound, r)
+		return &ctl.Error{Code: ctl.CodeNotFound, Message: "no such rule"}
 	}
 	if err := d.setStateRulesLocked(slices.Delete(slices.Clone(d.stateRules), i, i+1)); err != nil {
 		return err
@@ -249,9 +277,9 @@ func ConnFromFlow(fi engine.FlowInfo) ctl.Conn {
 	}
 	switch fi.Role {
 	case eno.RoleA:
-		c.Role = "A"
+		c.Role = ctl.RoleA
 	case eno.RoleB:
-		c.Role = "B"
+		c.Role = ctl.RoleB
 	}
 	if fi.AEAD != 0 {
 		c.AEAD = fi.AEAD.String()

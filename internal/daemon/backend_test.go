@@ -114,13 +114,14 @@ func TestBackendConnections(t *testing.T) {
 	if len(conns) != 1 || conns[0].Local != local || conns[0].Remote != remote || conns[0].State != "syn-sent" {
 		t.Fatalf("Connections = %+v", conns)
 	}
-	c, err := b.SessionID(ctx, local, remote)
-	if !errors.Is(err, ctl.ErrNoSession) || c.Local != local {
-		t.Fatalf("SessionID during the handshake = %+v, %v; want ErrNoSession", c, err)
+	_, err = b.SessionID(ctx, local, remote)
+	if !errors.Is(err, ctl.ErrPending) || errors.Is(err, ctl.ErrNotEncrypted) ||
+		err.Error() != "ctl: key exchange not finished yet (state syn-sent)" {
+		t.Fatalf("SessionID during the handshake = %v; want ErrPending", err)
 	}
 	// Mapped addresses are looked up as plain IPv4.
 	mapped := netip.AddrPortFrom(netip.AddrFrom16(local.Addr().As16()), local.Port())
-	if _, err := b.SessionID(ctx, mapped, remote); !errors.Is(err, ctl.ErrNoSession) {
+	if _, err := b.SessionID(ctx, mapped, remote); !errors.Is(err, ctl.ErrPending) {
 		t.Errorf("SessionID with a mapped local address = %v", err)
 	}
 
@@ -163,7 +164,7 @@ func TestConnFromFlow(t *testing.T) {
 	}
 	want := ctl.Conn{
 		Local: netip.MustParseAddrPort("192.0.2.1:443"), Remote: fi.Remote,
-		State: "established", Role: "B", TEP: ctl.TEP{Name: "TCPCRYPT_ECDHE_Curve25519", ID: 0x23},
+		State: "established", Role: ctl.RoleB, TEP: ctl.TEP{Name: "TCPCRYPT_ECDHE_Curve25519", ID: 0x23},
 		AEAD: "AEAD_CHACHA20_POLY1305", SessionID: sid, Resumed: true,
 		BytesIn: 1, BytesOut: 2, FramesIn: 3, FramesOut: 4, AgeSeconds: 1.5,
 	}
@@ -172,7 +173,7 @@ func TestConnFromFlow(t *testing.T) {
 	}
 	fi = engine.FlowInfo{State: engine.StateAborted, Role: eno.RoleA, Abort: engine.AbortAuth, LastError: "frame at 40"}
 	c := ConnFromFlow(fi)
-	if c.Role != "A" || c.AEAD != "" || c.TEP != (ctl.TEP{}) || c.SessionID != nil || c.LastError != "abort auth_failed: frame at 40" {
+	if c.Role != ctl.RoleA || c.AEAD != "" || c.TEP != (ctl.TEP{}) || c.SessionID != nil || c.LastError != "abort auth_failed: frame at 40" {
 		t.Errorf("aborted flow: %+v", c)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/crypto"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/engine"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 	"github.com/tcpcryptd/tcpcrypt/internal/metrics"
 	"github.com/tcpcryptd/tcpcrypt/internal/sdnotify"
 	"github.com/tcpcryptd/tcpcrypt/nfq"
@@ -58,6 +59,8 @@ type Daemon struct {
 	keylog *KeyLog
 	events *eventLogger
 	policy policySwitch
+	// fallbacks remembers connections that fell back (fallbacks.go).
+	fallbacks *fallbackRecord
 
 	// mu guards the fields below and serializes rule changes, so that the
 	// table, the engines' policy and the state file change together.
@@ -89,6 +92,7 @@ func newDaemon(cfg Config, log *slog.Logger) *Daemon {
 	d.rcfg = rulesConfig(cfg)
 	d.events = newEventLogger(log, time.Now)
 	d.events.handshakes = new(metrics.Handshakes)
+	d.fallbacks = newFallbackRecord(fallbackRecordMax, fallbackRecordMaxAge, time.Now)
 	d.policy.cur.Store(&Matcher{})
 	d.budget = engine.NewBudget(int64(min(cfg.MemoryLimit, 1<<62)))
 	return d
@@ -111,9 +115,7 @@ func (d *Daemon) engineConfig(cfg Config, cache *crypto.Cache) engine.Config {
 		RekeyInterval: cfg.RekeyInterval,
 		Budget:        d.budget,
 	}
-	if d.events != nil {
-		ec.Events = d.events.Event
-	}
+	ec.Events = d.onEvent
 	if kl := d.keylog; kl != nil {
 		ec.KeyLog = func(kind engine.KeyLogKind, a, b []byte) { kl.Log(kind.String(), a, b) }
 	}
@@ -340,7 +342,7 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	}
 
-	srv, err := ctl.NewServer(ctl.Config{Backend: backend{d}, DaemonVersion: cfg.Version, Logger: log})
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: backend{d}, DaemonVersion: cfg.Version, Logger: log})
 	if err == nil {
 		err = srv.Listen(cfg.Control)
 	}

@@ -274,7 +274,7 @@ func checkSameSession(t *testing.T, pa, pb *daemonProc, client, server net.Conn)
 	if len(ca.SessionID) < 33 || !bytes.Equal(ca.SessionID, cb.SessionID) {
 		t.Errorf("session ids: client %v, server %v", ca.SessionID, cb.SessionID)
 	}
-	if ca.Role != "A" || cb.Role != "B" {
+	if ca.Role != ctl.RoleA || cb.Role != ctl.RoleB {
 		t.Errorf("roles: client %q, server %q; want A and B", ca.Role, cb.Role)
 	}
 	if ca.TEP.Name == "" || ca.AEAD == "" {

@@ -29,7 +29,7 @@ const controlSocketBody = "The daemon and its tools talk over a control socket (
 // sessionIDBody explains session ids and how applications use them.
 const sessionIDBody = "Encryption alone does not say who is at the other end: an active attacker can sit in the middle of both handshakes. Every encrypted connection has a *session id* (RFC 8547 §5.1), a public value of 33 bytes here, and a TCP-ENO *role*, A or B. Both ends of a connection see the same session id and opposite roles; a man in the middle cannot make them match.\n" +
 	"\n" +
-	"An application authenticates its peer by binding the session id and its role into its own authentication: a password exchange, a signature, a channel-binding field. If both ends agree, there is no one in the middle. Go programs use the client library in package `ctl`: `ctl.SessionID(conn)` or `ctl.ConnInfo(conn)` return the id (and role) of a `net.Conn`, and fail when the connection is not encrypted. Programs in C and other languages use the user library `libtcpcrypt`(3) (`TCP_CRYPT_SESSID`, `tcpcrypt_getsessid`), or `tcpcryptctl sessid LOCAL REMOTE`, or the control protocol directly; `tcnetstat` lists the ids of every connection.\n" +
+	"An application authenticates its peer by binding the session id and its role into its own authentication: a password exchange, a signature, a channel-binding field. If both ends agree, there is no one in the middle. Go programs use the client library in package `ctl`: `ctl.WaitSession(ctx, conn)` (right after the connection opens) or `ctl.ConnInfo(conn)` return the id and role of a `net.Conn`, and fail when the connection is not encrypted, giving the reason. Programs in C and other languages use the user library `libtcpcrypt`(3) (`TCP_CRYPT_SESSID`, `tcpcrypt_getsessid`), or `tcpcryptctl sessid LOCAL REMOTE`, or the control protocol directly; `tcnetstat` lists the ids of every connection.\n" +
 	"\n" +
 	"Session ids are not secret; they are not keys."
 
@@ -113,9 +113,9 @@ func Tcpcryptd() Page {
 func Tcnetstat() Page {
 	return Page{
 		Section: "8", Date: pageDate, Source: pageSource, Manual: pageManual,
-		Description: "`tcnetstat` lists the connections that `tcpcryptd` tracks, one row each: local and remote endpoint, state, TCP-ENO role (A or B), key agreement (TEP), cipher (AEAD), session id, whether the session was resumed, plaintext bytes in and out, and age. A dash marks an empty field, e.g. the session id of a connection that fell back to plain TCP.\n" +
+		Description: "`tcnetstat` lists the connections that `tcpcryptd` tracks, one row each: local and remote endpoint, state, TCP-ENO role (A or B), key agreement (TEP), cipher (AEAD), session id, whether the session was resumed, plaintext bytes in and out, age, and the reason of a fallback. A connection of a covered port that fell back to plain TCP (for example because the peer has no tcpcrypt) is listed with state `plain` and its reason (e.g. `no_peer_eno`) for as long as its socket exists; a connection of a port no rule covers is not listed. A dash marks an empty field, e.g. the session id of a plain connection.\n" +
 			"\n" +
-			"With `--json` it prints a JSON array of connection objects (`[]` when there are none) with the members of the control protocol's Conn: `local`, `remote`, `state`, `role`, `tep`, `aead`, `session_id`, `resumed`, `bytes_in`, `bytes_out`, `frames_in`, `frames_out`, `age_seconds` and `last_error`, the reason of the last fallback or abort.\n" +
+			"With `--json` it prints a JSON array of connection objects (`[]` when there are none) with the members of the control protocol's Conn: `local`, `remote`, `state`, `role`, `tep`, `aead`, `session_id`, `resumed`, `bytes_in`, `bytes_out`, `frames_in`, `frames_out`, `age_seconds`, `last_error` (the abort reason, or the fallback explained) and `fallback_reason` (the fallback reason's name, for `plain` rows).\n" +
 			"\n" +
 			"Any local user may run it.",
 		Sections: []Section{

@@ -24,6 +24,7 @@ type clientConfig struct {
 	timeout  time.Duration
 	idBase   uint32
 	sess     session
+	early    bool // look the session up right after connecting (-wait)
 	stdin    io.Reader
 	// onHold is called with a connection's report so far when it reaches
 	// its hold point (the data and the session lookup are done).
@@ -103,6 +104,9 @@ func clientConn(cfg clientConfig, id uint32, arrived chan<- struct{}, release <-
 	}
 	r.Local, r.Remote = conn.LocalAddr().String(), conn.RemoteAddr().String()
 	_ = conn.SetDeadline(start.Add(cfg.timeout))
+	if cfg.early {
+		cfg.sess.lookup(conn, &r)
+	}
 	flags := uint32(0)
 	if cfg.raw {
 		flags |= flagRaw
@@ -132,7 +136,9 @@ func clientConn(cfg clientConfig, id uint32, arrived chan<- struct{}, release <-
 		conn.Close()
 		return r
 	}
-	cfg.sess.lookup(conn, &r)
+	if !cfg.early {
+		cfg.sess.lookup(conn, &r)
+	}
 	var b [1]byte
 	if _, err := io.ReadFull(conn, b[:]); err != nil || b[0] != syncByte {
 		conn.Close()

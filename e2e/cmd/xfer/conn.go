@@ -29,12 +29,16 @@ var rawBuf = func() []byte {
 // session looks up the session id of conn; nil when the lookups are off.
 type session func(conn net.Conn) (ctl.Info, error)
 
+// waitTimeout bounds a -wait lookup (ctl.WaitSession).
+const waitTimeout = 10 * time.Second
+
 // newSession returns a session lookup through the client library's
 // application entry point, ctl.ConnInfo, exactly as an application would
 // call it; the daemon's address reaches it through $TCPCRYPT_CTL. At most
 // par lookups run at a time (the daemon serves a bounded number of control
-// clients).
-func newSession(addr string, par int) session {
+// clients). With wait, the lookup is ctl.WaitSession, which waits out the
+// key exchange (for lookups made right after the connection opens).
+func newSession(addr string, par int, wait bool) session {
 	if addr == "" {
 		return nil
 	}
@@ -45,6 +49,11 @@ func newSession(addr string, par int) session {
 	return func(conn net.Conn) (ctl.Info, error) {
 		sem <- struct{}{}
 		defer func() { <-sem }()
+		if wait {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			return ctl.WaitSession(ctx, conn)
+		}
 		return ctl.ConnInfo(conn)
 	}
 }
@@ -60,7 +69,7 @@ func (s session) lookup(conn net.Conn, r *Report) {
 		return
 	}
 	r.SessionID = hex.EncodeToString(info.SessionID)
-	r.Role, r.TEP, r.AEAD = info.Role, info.TEP, info.AEAD
+	r.Role, r.TEP, r.AEAD = info.Role.String(), info.TEP, info.AEAD
 }
 
 // stream describes one direction of a connection.

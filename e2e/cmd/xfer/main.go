@@ -68,6 +68,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "print only failed connections and the summary")
 	timeout := fs.Duration("timeout", 2*time.Minute, "bound on each connection")
 	save := fs.String("save", "", "write a file the client sends (-file) to this path")
+	wait := fs.Bool("wait", false, "look the session up with ctl.WaitSession right after accepting, before any data")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -84,7 +85,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-sig; close(stop) }()
-	cfg := serverConfig{max: *maxConns, quiet: *quiet, timeout: *timeout, sess: newSession(*ctlAddr, 8), save: *save}
+	cfg := serverConfig{max: *maxConns, quiet: *quiet, timeout: *timeout, sess: newSession(*ctlAddr, 8, *wait), early: *wait, save: *save}
 	return runServer(ln, cfg, newPrinter(stdout), stop)
 }
 
@@ -105,6 +106,7 @@ func send(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctlAddr := fs.String("ctl", "", "tcpcryptd control address for session id lookups (none: no lookups)")
 	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "bound on each connection")
 	id := fs.Uint("id", 1, "stream id of the first connection (next ones count up)")
+	fs.BoolVar(&cfg.early, "wait", false, "look the session up with ctl.WaitSession right after connecting, before any data")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -140,7 +142,7 @@ func send(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cfg.par = min(cfg.par, cfg.n)
 	cfg.idBase, cfg.stdin = uint32(*id), stdin
-	cfg.sess = newSession(*ctlAddr, 8)
+	cfg.sess = newSession(*ctlAddr, 8, cfg.early)
 	return runClient(cfg, newPrinter(stdout))
 }
 

@@ -15,6 +15,7 @@ type serverConfig struct {
 	quiet   bool
 	timeout time.Duration // per connection, including the time the client holds it
 	sess    session
+	early   bool   // look the session up right after accepting (-wait)
 	save    string // write a received file to this path
 }
 
@@ -78,6 +79,9 @@ func serverConn(conn net.Conn, cfg serverConfig) (r Report) {
 	defer func() { r.Seconds = time.Since(start).Seconds() }()
 	defer conn.Close()
 	_ = conn.SetDeadline(start.Add(cfg.timeout))
+	if cfg.early {
+		cfg.sess.lookup(conn, &r)
+	}
 	b := make([]byte, headerLen)
 	if _, err := io.ReadFull(conn, b); err != nil {
 		r.fail("header", err)
@@ -108,7 +112,9 @@ func serverConn(conn net.Conn, cfg serverConfig) (r Report) {
 	if !r.ok() {
 		return r
 	}
-	cfg.sess.lookup(conn, &r)
+	if !cfg.early {
+		cfg.sess.lookup(conn, &r)
+	}
 	if _, err := conn.Write([]byte{syncByte}); err != nil {
 		r.fail("sync", err)
 		return r

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 )
 
 func TestHeaderRoundTrip(t *testing.T) {
@@ -352,12 +353,12 @@ func TestSessionLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &ctltest.Backend{}
-	b.SetConns([]ctl.Conn{{Local: local, Remote: remote, State: "established", Role: "A",
+	b.SetConns([]ctl.Conn{{Local: local, Remote: remote, State: "established", Role: ctl.RoleA,
 		TEP: ctl.TEP{Name: "TCPCRYPT_ECDHE_Curve25519", ID: 0x23}, AEAD: "AEAD_AES_128_GCM",
 		SessionID: ctl.HexBytes{0x23, 1, 2, 3}}})
-	path := ctltest.Start(t, ctl.Config{Backend: b})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
 	t.Setenv(ctl.EnvAddress, "") // restored after the test; newSession sets it
-	sess := newSession(path, 2)
+	sess := newSession(path, 2, false)
 
 	var r Report
 	sess.lookup(cli, &r)

@@ -1,4 +1,4 @@
-package ctl
+package ctlserver
 
 import (
 	"bufio"
@@ -13,6 +13,9 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlproto"
 )
 
 // Default server limits, used for zero Config fields.
@@ -56,7 +59,7 @@ type Config struct {
 	// unix socket: other clients are refused once MaxClients-RootReserve
 	// clients are being served. It is capped at MaxClients-1.
 	RootReserve int
-	// MaxRequestLine bounds one request line (default MaxRequestLine).
+	// MaxRequestLine bounds one request line (default ctlproto.MaxRequestLine).
 	MaxRequestLine int
 	// FirstRequestTimeout is how long a new client may take to send its
 	// first request line (blank lines do not count) before it is
@@ -96,7 +99,7 @@ type Server struct {
 // listeners.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.Backend == nil {
-		return nil, errors.New("ctl: NewServer: nil Backend")
+		return nil, errors.New("ctlserver: NewServer: nil Backend")
 	}
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = DefaultMaxClients
@@ -113,7 +116,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.FirstRequestTimeout = DefaultFirstRequestTimeout
 	}
 	if cfg.MaxRequestLine <= 0 {
-		cfg.MaxRequestLine = MaxRequestLine
+		cfg.MaxRequestLine = ctlproto.MaxRequestLine
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -135,10 +138,10 @@ func NewServer(cfg Config) (*Server, error) {
 		refusing: make(chan struct{}, max(cfg.MaxClients, 16))}, nil
 }
 
-// Listen parses addr with ParseAddress and opens its listener(s); see
+// Listen parses addr with ctl.ParseAddress and opens its listener(s); see
 // ListenAddress.
 func (s *Server) Listen(addr string) error {
-	a, err := ParseAddress(addr)
+	a, err := ctl.ParseAddress(addr)
 	if err != nil {
 		return err
 	}
@@ -152,7 +155,7 @@ func (s *Server) Listen(addr string) error {
 // when the server stops. A TCP address without a host listens on both
 // 127.0.0.1 and ::1 (same port); ::1 is skipped with a warning if the host
 // has no IPv6 loopback.
-func (s *Server) ListenAddress(a Address) error {
+func (s *Server) ListenAddress(a ctl.Address) error {
 	var ls []net.Listener
 	switch a.Network {
 	case "unix":
@@ -163,7 +166,7 @@ func (s *Server) ListenAddress(a Address) error {
 		ls = append(ls, l)
 	case "tcp":
 		port := a.Port
-		for i, h := range a.tcpHosts() {
+		for i, h := range ctlproto.LoopbackHosts(a.Host) {
 			network := "tcp4"
 			if h.Is6() {
 				network = "tcp6"
@@ -183,7 +186,7 @@ func (s *Server) ListenAddress(a Address) error {
 			ls = append(ls, l)
 		}
 	default:
-		return fmt.Errorf("%w: network %q", ErrBadAddress, a.Network)
+		return fmt.Errorf("%w: network %q", ctl.ErrBadAddress, a.Network)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -364,12 +367,12 @@ func (s *Server) release(class string) {
 func (s *Server) refuseBusy(c net.Conn, why string) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
-	var req Request
-	if line, err := readLine(bufio.NewReader(c), s.cfg.MaxRequestLine); err == nil {
+	var req ctlproto.Request
+	if line, err := ctlproto.ReadLine(bufio.NewReader(c), s.cfg.MaxRequestLine); err == nil {
 		json.Unmarshal(line, &req)
 	}
-	b, _ := json.Marshal(Response{V: ProtocolVersion, ID: req.ID,
-		Error: &Error{Code: CodeBusy, Message: why}})
+	b, _ := json.Marshal(ctlproto.Response{V: ctlproto.ProtocolVersion, ID: req.ID,
+		Error: &ctlproto.Error{Code: string(ctl.CodeBusy), Message: why}})
 	c.Write(append(b, '\n'))
 	lingerClose(c)
 }
@@ -382,7 +385,7 @@ func (s *Server) serveNet(ctx context.Context, c net.Conn, peer Peer) {
 	err := s.ServeConn(ctx, c, c, peer)
 	switch {
 	case err == nil, ctx.Err() != nil, errors.Is(err, net.ErrClosed):
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, ctl.ErrTooLarge):
 		s.log.Info("ctl: client sent an oversized request", "peer", peer.String())
 		lingerClose(c)
 	default:

@@ -1,4 +1,4 @@
-package ctl_test
+package ctlserver_test
 
 import (
 	"bufio"
@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
@@ -38,7 +39,7 @@ func shortDir(t testing.TB) string {
 
 // running is a Server being served in the background.
 type running struct {
-	srv    *ctl.Server
+	srv    *ctlserver.Server
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Serve returned
 	err    error         // Serve's result, valid after done
@@ -59,9 +60,9 @@ func (r *running) stop(t testing.TB) {
 }
 
 // serve starts cfg's server on addrs.
-func serve(t testing.TB, cfg ctl.Config, addrs ...string) *running {
+func serve(t testing.TB, cfg ctlserver.Config, addrs ...string) *running {
 	t.Helper()
-	srv, err := ctl.NewServer(cfg)
+	srv, err := ctlserver.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestClientOverUnixSocket(t *testing.T) {
 	testenv.RequireRoot(t, "mutations need root on the unix socket")
 	ctx := context.Background()
 	b := sampleBackend(1001)
-	path := ctltest.Start(t, ctl.Config{Backend: b, DaemonVersion: "9.9"})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b, DaemonVersion: "9.9"})
 	c := dial(t, path)
 
 	v, err := c.Version(ctx)
@@ -138,11 +139,11 @@ func TestClientOverUnixSocket(t *testing.T) {
 		t.Errorf("SessionIDFor (-want +got):\n%s", diff)
 	}
 	_, err = c.SessionIDFor(ctx, netip.MustParseAddrPort("192.0.2.1:5555"), netip.MustParseAddrPort("192.0.2.9:80"))
-	if !errors.Is(err, ctl.ErrNoSession) || !errors.Is(err, ctl.ErrNotEncrypted) || errors.Is(err, ctl.ErrNotFound) {
-		t.Errorf("SessionIDFor(plain) = %v, want ErrNoSession", err)
+	if !errors.Is(err, ctl.ErrNotEncrypted) || errors.Is(err, ctl.ErrPending) || errors.Is(err, ctl.ErrNotFound) {
+		t.Errorf("SessionIDFor(plain) = %v, want ErrNotEncrypted", err)
 	}
 	_, err = c.SessionIDFor(ctx, netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("192.0.2.9:80"))
-	if !errors.Is(err, ctl.ErrNotFound) || errors.Is(err, ctl.ErrNoSession) {
+	if !errors.Is(err, ctl.ErrNotFound) || errors.Is(err, ctl.ErrNotEncrypted) {
 		t.Errorf("SessionIDFor(unknown) = %v, want ErrNotFound", err)
 	}
 	r := ctl.Rule{Port: 8443, Side: ctl.SideRemote, Prefix: netip.MustParsePrefix("10.0.0.0/8"), Mode: ctl.ModeRequired}
@@ -172,7 +173,7 @@ func TestSocketFileAndCleanup(t *testing.T) {
 	path := filepath.Join(dir, "ctl")
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
-	r := serve(t, ctl.Config{Backend: sampleBackend(0)}, path)
+	r := serve(t, ctlserver.Config{Backend: sampleBackend(0)}, path)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +194,7 @@ func TestSocketFileAndCleanup(t *testing.T) {
 	}
 
 	// A configured mode is applied; Close without Serve removes the socket.
-	srv, err := ctl.NewServer(ctl.Config{Backend: sampleBackend(0), SocketMode: 0o600})
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: sampleBackend(0), SocketMode: 0o600})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,18 +222,18 @@ func TestStaleSocket(t *testing.T) {
 	if _, err := os.Lstat(path); err != nil {
 		t.Fatalf("test setup: %v", err)
 	}
-	serve(t, ctl.Config{Backend: sampleBackend(0)}, path)
+	serve(t, ctlserver.Config{Backend: sampleBackend(0)}, path)
 	c := dial(t, path)
 	if _, err := c.Version(context.Background()); err != nil {
 		t.Fatalf("server on a reclaimed stale socket: %v", err)
 	}
 
 	// A live one is not taken over.
-	srv2, err := ctl.NewServer(ctl.Config{Backend: sampleBackend(0)})
+	srv2, err := ctlserver.NewServer(ctlserver.Config{Backend: sampleBackend(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv2.Listen(path); !errors.Is(err, ctl.ErrInUse) {
+	if err := srv2.Listen(path); !errors.Is(err, ctlserver.ErrInUse) {
 		t.Errorf("Listen on a live socket = %v, want ErrInUse", err)
 	}
 	if _, err := c.Version(context.Background()); err != nil {
@@ -253,7 +254,7 @@ func TestStaleSocket(t *testing.T) {
 }
 
 func TestTCPListenerIsLoopbackAndReadOnly(t *testing.T) {
-	r := serve(t, ctl.Config{Backend: sampleBackend(3)}, ":0")
+	r := serve(t, ctlserver.Config{Backend: sampleBackend(3)}, ":0")
 	addrs := r.srv.Addrs()
 	var port int
 	var fams []string
@@ -305,7 +306,7 @@ func TestClientDisconnectMidStreamAndNoLeaks(t *testing.T) {
 		conns = append(conns, ctltest.SampleConn(i))
 	}
 	b.SetConns(conns)
-	r := serve(t, ctl.Config{Backend: b}, path)
+	r := serve(t, ctlserver.Config{Backend: b}, path)
 
 	for range 5 {
 		raw, err := net.Dial("unix", path)
@@ -350,7 +351,7 @@ func TestClientDisconnectMidStreamAndNoLeaks(t *testing.T) {
 
 func TestConcurrentClients(t *testing.T) {
 	b := sampleBackend(200)
-	path := ctltest.Start(t, ctl.Config{Backend: b})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := range 16 {
@@ -400,7 +401,7 @@ func TestConcurrentClients(t *testing.T) {
 }
 
 func TestMaxClients(t *testing.T) {
-	path := ctltest.Start(t, ctl.Config{Backend: sampleBackend(0), MaxClients: 1})
+	path := ctltest.Start(t, ctlserver.Config{Backend: sampleBackend(0), MaxClients: 1})
 	ctx := context.Background()
 	c1 := dial(t, path)
 	if _, err := c1.Version(ctx); err != nil {
@@ -429,7 +430,7 @@ func TestMaxClients(t *testing.T) {
 // TestIdleTimeout: a client that was answered and then stays silent is
 // closed after IdleTimeout.
 func TestIdleTimeout(t *testing.T) {
-	path := ctltest.Start(t, ctl.Config{Backend: sampleBackend(0), FirstRequestTimeout: time.Minute,
+	path := ctltest.Start(t, ctlserver.Config{Backend: sampleBackend(0), FirstRequestTimeout: time.Minute,
 		IdleTimeout: 100 * time.Millisecond})
 	raw, err := net.Dial("unix", path)
 	if err != nil {
@@ -514,10 +515,10 @@ func TestClientTimeoutAndUnavailable(t *testing.T) {
 }
 
 func TestServerMisuse(t *testing.T) {
-	if _, err := ctl.NewServer(ctl.Config{}); err == nil {
+	if _, err := ctlserver.NewServer(ctlserver.Config{}); err == nil {
 		t.Error("NewServer without a backend succeeded")
 	}
-	srv, err := ctl.NewServer(ctl.Config{Backend: sampleBackend(0)})
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: sampleBackend(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,7 +528,7 @@ func TestServerMisuse(t *testing.T) {
 	if err := srv.Listen("0.0.0.0:7000"); !errors.Is(err, ctl.ErrBadAddress) {
 		t.Errorf("Listen on a public address = %v", err)
 	}
-	r := serve(t, ctl.Config{Backend: sampleBackend(0)}, "127.0.0.1:0")
+	r := serve(t, ctlserver.Config{Backend: sampleBackend(0)}, "127.0.0.1:0")
 	// Once a client is served, Serve is certainly running.
 	if _, err := dial(t, r.srv.Addrs()[0].String()).Version(context.Background()); err != nil {
 		t.Fatal(err)
@@ -583,7 +584,7 @@ func TestPeerCredentials(t *testing.T) {
 	}
 	b := sampleBackend(0)
 	path := filepath.Join(dir, "ctl")
-	serve(t, ctl.Config{Backend: b}, path)
+	serve(t, ctlserver.Config{Backend: b}, path)
 
 	cmd := exec.Command(bin, "-test.run=^TestHelperNonRootClient$", "-test.v")
 	cmd.Env = append(os.Environ(), "CTL_TEST_NONROOT_ADDR="+path, "HOME=/")

@@ -1,4 +1,4 @@
-package ctl_test
+package ctlserver_test
 
 import (
 	"bufio"
@@ -15,15 +15,17 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/ctl/ctltest"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlproto"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 )
 
 // cmpOpts lets cmp compare netip values.
 var cmpOpts = cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}, netip.Prefix{})
 
 var (
-	rootUnix = ctl.Peer{Network: "unix", Cred: true, UID: 0, PID: 1}
-	userUnix = ctl.Peer{Network: "unix", Cred: true, UID: 1000, PID: 2}
-	tcpPeer  = ctl.Peer{Network: "tcp"}
+	rootUnix = ctlserver.Peer{Network: "unix", Cred: true, UID: 0, PID: 1}
+	userUnix = ctlserver.Peer{Network: "unix", Cred: true, UID: 1000, PID: 2}
+	tcpPeer  = ctlserver.Peer{Network: "tcp"}
 )
 
 // reply is a decoded reply line (stream item or final).
@@ -36,9 +38,9 @@ type reply struct {
 	Error  *ctl.Error      `json:"error"`
 }
 
-func newServer(t testing.TB, b ctl.Backend) *ctl.Server {
+func newServer(t testing.TB, b ctlserver.Backend) *ctlserver.Server {
 	t.Helper()
-	s, err := ctl.NewServer(ctl.Config{Backend: b, DaemonVersion: "1.2.3-test"})
+	s, err := ctlserver.NewServer(ctlserver.Config{Backend: b, DaemonVersion: "1.2.3-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func newServer(t testing.TB, b ctl.Backend) *ctl.Server {
 
 // converse feeds input to ServeConn and returns the decoded reply lines and
 // ServeConn's error. Every output line must be one JSON object with v=1.
-func converse(t testing.TB, s *ctl.Server, peer ctl.Peer, input string) ([]reply, error) {
+func converse(t testing.TB, s *ctlserver.Server, peer ctlserver.Peer, input string) ([]reply, error) {
 	t.Helper()
 	var out bytes.Buffer
 	err := s.ServeConn(context.Background(), strings.NewReader(input), &out, peer)
@@ -61,7 +63,7 @@ func converse(t testing.TB, s *ctl.Server, peer ctl.Peer, input string) ([]reply
 		if err := dec.Decode(&r); err != nil {
 			t.Fatalf("reply line %q: %v", sc.Bytes(), err)
 		}
-		if r.V != ctl.ProtocolVersion {
+		if r.V != ctlproto.ProtocolVersion {
 			t.Fatalf("reply line %q: v=%d", sc.Bytes(), r.V)
 		}
 		reps = append(reps, r)
@@ -92,7 +94,7 @@ func TestOps(t *testing.T) {
 	ruleJSON := `{"port":22,"side":"both","prefix":"10.0.0.0/8","mode":"required"}`
 	tests := []struct {
 		name     string
-		peer     ctl.Peer
+		peer     ctlserver.Peer
 		line     string
 		wantCode ctl.Code // "" = ok
 		want     any      // expected decoded result (pointer to zero value of its type is derived)
@@ -111,13 +113,13 @@ func TestOps(t *testing.T) {
 		{"sessid bad addr", tcpPeer, `{"v":1,"id":6,"op":"sessid","args":{"local":"nope","remote":"192.0.2.9:80"}}`, ctl.CodeBadRequest, nil},
 		{"sessid zero addr", tcpPeer, `{"v":1,"id":6,"op":"sessid","args":{"local":"","remote":"192.0.2.9:80"}}`, ctl.CodeBadRequest, nil},
 		{"sessid unknown field", tcpPeer, `{"v":1,"id":6,"op":"sessid","args":{"local":"192.0.2.1:1","remote":"192.0.2.9:80","x":1}}`, ctl.CodeBadRequest, nil},
-		{"rules.list", tcpPeer, `{"v":1,"id":7,"op":"rules.list"}`, "", &ctl.RulesResult{Rules: []ctl.Rule{{Port: 443, Side: "local", Mode: "opportunistic"}}}},
+		{"rules.list", tcpPeer, `{"v":1,"id":7,"op":"rules.list"}`, "", &ctlproto.RulesResult[ctl.Rule]{Rules: []ctl.Rule{{Port: 443, Side: "local", Mode: "opportunistic"}}}},
 		{"rules.add root", rootUnix, `{"v":1,"id":8,"op":"rules.add","args":` + ruleJSON + `}`, "", nil},
 		{"rules.add duplicate", rootUnix, `{"v":1,"id":8,"op":"rules.add","args":{"port":443,"side":"local","mode":"opportunistic"}}`, ctl.CodeBadRequest, nil},
 		{"rules.add user", userUnix, `{"v":1,"id":9,"op":"rules.add","args":` + ruleJSON + `}`, ctl.CodeForbidden, nil},
 		{"rules.add tcp", tcpPeer, `{"v":1,"id":9,"op":"rules.add","args":` + ruleJSON + `}`, ctl.CodeForbidden, nil},
-		{"rules.add no creds", ctl.Peer{Network: "unix"}, `{"v":1,"id":9,"op":"rules.add","args":` + ruleJSON + `}`, ctl.CodeForbidden, nil},
-		{"rules.add in-process", ctl.Peer{}, `{"v":1,"id":9,"op":"rules.add","args":` + ruleJSON + `}`, ctl.CodeForbidden, nil},
+		{"rules.add no creds", ctlserver.Peer{Network: "unix"}, `{"v":1,"id":9,"op":"rules.add","args":` + ruleJSON + `}`, ctl.CodeForbidden, nil},
+		{"rules.add in-process", ctlserver.Peer{}, `{"v":1,"id":9,"op":"rules.add","args":` + ruleJSON + `}`, ctl.CodeForbidden, nil},
 		{"rules.add bad port", rootUnix, `{"v":1,"id":10,"op":"rules.add","args":{"port":0,"side":"local","mode":"required"}}`, ctl.CodeBadRequest, nil},
 		{"rules.add port overflow", rootUnix, `{"v":1,"id":10,"op":"rules.add","args":{"port":70000,"side":"local","mode":"required"}}`, ctl.CodeBadRequest, nil},
 		{"rules.add bad side", rootUnix, `{"v":1,"id":10,"op":"rules.add","args":{"port":1,"side":"up","mode":"required"}}`, ctl.CodeBadRequest, nil},
@@ -194,8 +196,8 @@ func newOf(v any) any {
 		return new(ctl.Status)
 	case *ctl.Conn:
 		return new(ctl.Conn)
-	case *ctl.RulesResult:
-		return new(ctl.RulesResult)
+	case *ctlproto.RulesResult[ctl.Rule]:
+		return new(ctlproto.RulesResult[ctl.Rule])
 	}
 	panic(fmt.Sprintf("newOf(%T)", v))
 }
@@ -211,7 +213,7 @@ func TestRulesMutationsApply(t *testing.T) {
 	if err != nil || len(reps) != 3 {
 		t.Fatalf("got %d replies, err %v", len(reps), err)
 	}
-	var rr ctl.RulesResult
+	var rr ctlproto.RulesResult[ctl.Rule]
 	if err := json.Unmarshal(reps[2].Result, &rr); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,7 @@ func TestNetstatStreamsEverything(t *testing.T) {
 		}
 	}
 	last := reps[n]
-	var res ctl.NetstatResult
+	var res ctlproto.NetstatResult
 	if last.OK == nil || !*last.OK || json.Unmarshal(last.Result, &res) != nil || res.Count != n {
 		t.Fatalf("final line: %+v (%s)", last, last.Result)
 	}
@@ -283,7 +285,7 @@ func TestNetstatStreamsEverything(t *testing.T) {
 
 func TestOversizedLine(t *testing.T) {
 	s := newServer(t, sampleBackend(0))
-	big := `{"v":1,"id":1,"op":"version","pad":"` + strings.Repeat("x", ctl.MaxRequestLine) + `"}`
+	big := `{"v":1,"id":1,"op":"version","pad":"` + strings.Repeat("x", ctlproto.MaxRequestLine) + `"}`
 	for _, tc := range []struct {
 		name, in string
 	}{
@@ -303,8 +305,8 @@ func TestOversizedLine(t *testing.T) {
 	}
 	// A line of exactly the limit is accepted.
 	line := `{"v":1,"id":3,"op":"version","pad":"`
-	line += strings.Repeat("y", ctl.MaxRequestLine-len(line)-2) + `"}`
-	if len(line) != ctl.MaxRequestLine {
+	line += strings.Repeat("y", ctlproto.MaxRequestLine-len(line)-2) + `"}`
+	if len(line) != ctlproto.MaxRequestLine {
 		t.Fatalf("test bug: len %d", len(line))
 	}
 	reps, err := converse(t, s, tcpPeer, line+"\n")
@@ -370,7 +372,7 @@ func TestErrorIs(t *testing.T) {
 		want []error
 	}{
 		{ctl.CodeNotFound, []error{ctl.ErrNotFound}},
-		{ctl.CodeNoSession, []error{ctl.ErrNoSession, ctl.ErrNotEncrypted}},
+		{ctl.CodeNoSession, []error{ctl.ErrNotEncrypted, ctl.ErrNotEncrypted}},
 		{ctl.CodeForbidden, []error{ctl.ErrForbidden}},
 		{ctl.CodeBadRequest, []error{ctl.ErrBadRequest}},
 		{ctl.CodeTooLarge, []error{ctl.ErrTooLarge}},
@@ -378,7 +380,7 @@ func TestErrorIs(t *testing.T) {
 		{ctl.CodeBusy, []error{ctl.ErrBusy}},
 		{ctl.CodeInternal, []error{ctl.ErrInternal}},
 	}
-	all := []error{ctl.ErrNotFound, ctl.ErrNoSession, ctl.ErrNotEncrypted, ctl.ErrForbidden, ctl.ErrBadRequest,
+	all := []error{ctl.ErrNotFound, ctl.ErrNotEncrypted, ctl.ErrNotEncrypted, ctl.ErrForbidden, ctl.ErrBadRequest,
 		ctl.ErrTooLarge, ctl.ErrUnsupportedVersion, ctl.ErrBusy, ctl.ErrInternal, ctl.ErrDaemonUnavailable}
 	for _, tt := range tests {
 		err := fmt.Errorf("wrapped: %w", &ctl.Error{Code: tt.code, Message: "m"})

@@ -1,4 +1,4 @@
-package ctl_test
+package ctlserver_test
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 )
 
@@ -218,7 +219,7 @@ func queryAs(t *testing.T, bin string, uid uint32, addr string) string {
 }
 
 // waitClients waits until srv serves total clients, inClass of them in class.
-func waitClients(t *testing.T, srv *ctl.Server, class string, total, inClass int) {
+func waitClients(t *testing.T, srv *ctlserver.Server, class string, total, inClass int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -234,7 +235,7 @@ func waitClients(t *testing.T, srv *ctl.Server, class string, total, inClass int
 }
 
 // waitRefusing waits until srv is telling no client that it is busy.
-func waitRefusing(t *testing.T, srv *ctl.Server) {
+func waitRefusing(t *testing.T, srv *ctlserver.Server) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for srv.Refusing() > 0 {
@@ -253,11 +254,11 @@ func TestIdleFloodFromOneUID(t *testing.T) {
 	path := filepath.Join(dir, "ctl")
 	// A long first-request timeout: this test is about the slots, not the
 	// timeout (TestIdleFloodClosed), so the flood must stay connected.
-	r := serve(t, ctl.Config{Backend: sampleBackend(0), FirstRequestTimeout: time.Minute}, path)
+	r := serve(t, ctlserver.Config{Backend: sampleBackend(0), FirstRequestTimeout: time.Minute}, path)
 
 	flood := startAs(t, bin, 65534, "hold-silent", path, 40)
 	flood.expect(t, "READY", 20*time.Second)
-	waitClients(t, r.srv, "uid 65534", ctl.DefaultMaxClientsPerUID, ctl.DefaultMaxClientsPerUID)
+	waitClients(t, r.srv, "uid 65534", ctlserver.DefaultMaxClientsPerUID, ctlserver.DefaultMaxClientsPerUID)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -272,7 +273,7 @@ func TestIdleFloodFromOneUID(t *testing.T) {
 	// slots are taken is closed without a reply. Let them finish, so that
 	// this client is told why.
 	waitRefusing(t, r.srv)
-	if got := queryAs(t, bin, 65534, path); !strings.Contains(got, "busy") || !strings.Contains(got, "uid 65534") {
+	if got := queryAs(t, bin, 65534, path); !strings.Contains(got, "too many control clients") || !strings.Contains(got, "uid 65534") {
 		t.Errorf("uid 65534 over its limit: %s, want busy naming uid 65534", got)
 	}
 }
@@ -283,12 +284,12 @@ func TestIdleFloodFromOneUID(t *testing.T) {
 func TestIdleFloodClosed(t *testing.T) {
 	dir, bin := uidDir(t)
 	path := filepath.Join(dir, "ctl")
-	r := serve(t, ctl.Config{Backend: sampleBackend(0)}, path)
+	r := serve(t, ctlserver.Config{Backend: sampleBackend(0)}, path)
 
 	const n = 40
 	flood := startAs(t, bin, 65534, "hold-silent", path, n)
 	flood.expect(t, "READY", 20*time.Second)
-	waitClients(t, r.srv, "uid 65534", ctl.DefaultMaxClientsPerUID, ctl.DefaultMaxClientsPerUID)
+	waitClients(t, r.srv, "uid 65534", ctlserver.DefaultMaxClientsPerUID, ctlserver.DefaultMaxClientsPerUID)
 	if got := queryAs(t, bin, 65533, path); got != "ok" {
 		t.Errorf("uid 65533 during the flood: %s", got)
 	}
@@ -297,7 +298,7 @@ func TestIdleFloodClosed(t *testing.T) {
 	if _, err := fmt.Sscanf(line, "CLOSED %d %d", &closed, &ms); err != nil {
 		t.Fatalf("helper said %q: %v", line, err)
 	}
-	limit := ctl.DefaultFirstRequestTimeout + 2*time.Second // + slack for a loaded machine
+	limit := ctlserver.DefaultFirstRequestTimeout + 2*time.Second // + slack for a loaded machine
 	if closed != n || time.Duration(ms)*time.Millisecond > limit {
 		t.Errorf("server closed %d of %d silent connections, the last after %d ms; want all within %v", closed, n, ms, limit)
 	}
@@ -310,14 +311,14 @@ func TestIdleFloodClosed(t *testing.T) {
 func TestRootReserve(t *testing.T) {
 	dir, bin := uidDir(t)
 	path := filepath.Join(dir, "ctl")
-	r := serve(t, ctl.Config{Backend: sampleBackend(0), MaxClients: 6, MaxClientsPerUID: 2,
+	r := serve(t, ctlserver.Config{Backend: sampleBackend(0), MaxClients: 6, MaxClientsPerUID: 2,
 		RootReserve: 2, FirstRequestTimeout: time.Minute}, path)
 
 	for _, uid := range []uint32{65534, 65533} {
 		startAs(t, bin, uid, "hold-served", path, 2).expect(t, "READY", 20*time.Second)
 	}
 	waitClients(t, r.srv, "uid 65533", 4, 2)
-	if got := queryAs(t, bin, 65532, path); !strings.Contains(got, "busy") || !strings.Contains(got, "reserved for root") {
+	if got := queryAs(t, bin, 65532, path); !strings.Contains(got, "too many control clients") || !strings.Contains(got, "reserved for root") {
 		t.Errorf("uid 65532 with only reserved slots left: %s, want busy (reserved for root)", got)
 	}
 	ctx := context.Background()
@@ -337,7 +338,7 @@ func TestRootReserve(t *testing.T) {
 // unix socket clients.
 func TestTCPClientsShareOneClass(t *testing.T) {
 	path := filepath.Join(shortDir(t), "ctl")
-	r := serve(t, ctl.Config{Backend: sampleBackend(0), MaxClientsPerUID: 2}, path, "127.0.0.1:0")
+	r := serve(t, ctlserver.Config{Backend: sampleBackend(0), MaxClientsPerUID: 2}, path, "127.0.0.1:0")
 	var tcpAddr string
 	for _, a := range r.srv.Addrs() {
 		if a.Network() == "tcp" {
@@ -363,7 +364,7 @@ func TestTCPClientsShareOneClass(t *testing.T) {
 // is closed after FirstRequestTimeout although IdleTimeout is long.
 func TestFirstRequestTimeout(t *testing.T) {
 	path := filepath.Join(shortDir(t), "ctl")
-	serve(t, ctl.Config{Backend: sampleBackend(0), FirstRequestTimeout: 200 * time.Millisecond,
+	serve(t, ctlserver.Config{Backend: sampleBackend(0), FirstRequestTimeout: 200 * time.Millisecond,
 		IdleTimeout: time.Minute}, path)
 	for _, trickle := range []bool{false, true} {
 		raw, err := net.Dial("unix", path)
@@ -408,7 +409,7 @@ func TestFirstRequestTimeout(t *testing.T) {
 func TestSlowNetstatReaderNotCut(t *testing.T) {
 	path := filepath.Join(shortDir(t), "ctl")
 	const n = 5000
-	serve(t, ctl.Config{Backend: sampleBackend(n), FirstRequestTimeout: 100 * time.Millisecond,
+	serve(t, ctlserver.Config{Backend: sampleBackend(n), FirstRequestTimeout: 100 * time.Millisecond,
 		IdleTimeout: 100 * time.Millisecond}, path)
 	raw, err := net.Dial("unix", path)
 	if err != nil {

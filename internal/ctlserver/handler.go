@@ -1,4 +1,4 @@
-package ctl
+package ctlserver
 
 import (
 	"bufio"
@@ -8,8 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"runtime/debug"
+	"strings"
 	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/ctlproto"
 )
 
 // Peer describes the client on the other end of a control connection.
@@ -40,45 +45,20 @@ func (p Peer) String() string {
 // open to every client that can connect. Mutations need the unix socket and
 // SO_PEERCRED uid 0: a TCP client's identity cannot be established, and the
 // unix socket is connectable by every local user (see docs/ctl-protocol.md).
-func authorize(op Op, peer Peer) error {
-	if !op.mutates() {
+func authorize(op ctlproto.Op, peer Peer) error {
+	if !op.Mutates() {
 		return nil
 	}
 	if peer.Network != "unix" {
-		return &Error{Code: CodeForbidden, Message: string(op) + " is only accepted on the unix socket"}
+		return &ctl.Error{Code: ctl.CodeForbidden, Message: string(op) + " is forbidden here: rule changes are only accepted on the unix socket"}
 	}
 	if !peer.Cred {
-		return &Error{Code: CodeForbidden, Message: string(op) + ": peer credentials unavailable"}
+		return &ctl.Error{Code: ctl.CodeForbidden, Message: string(op) + " is forbidden: the peer's credentials are unavailable"}
 	}
 	if peer.UID != 0 {
-		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("%s needs root (peer uid %d)", op, peer.UID)}
+		return &ctl.Error{Code: ctl.CodeForbidden, Message: fmt.Sprintf("%s is forbidden: it needs root (peer uid %d)", op, peer.UID)}
 	}
 	return nil
-}
-
-// errLineTooLong is returned by readLine for a line over the limit.
-var errLineTooLong = errors.New("ctl: line too long")
-
-// readLine returns the next line (without its newline) of at most max bytes,
-// newline excluded. A final line without a newline is returned at EOF.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(line)+len(frag) > max+1 || (err != nil && len(line)+len(frag) > max) {
-			return nil, errLineTooLong
-		}
-		line = append(line, frag...)
-		switch {
-		case err == nil:
-			return line[:len(line)-1], nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case errors.Is(err, io.EOF) && len(line) > 0:
-			return line, nil
-		}
-		return nil, err
-	}
 }
 
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
@@ -126,9 +106,9 @@ func (s *Server) ServeConn(ctx context.Context, r io.Reader, w io.Writer, peer P
 				return fmt.Errorf("ctl: set read deadline: %w", err)
 			}
 		}
-		line, err := readLine(br, s.cfg.MaxRequestLine)
-		if errors.Is(err, errLineTooLong) {
-			rep := Response{Error: &Error{Code: CodeTooLarge,
+		line, err := ctlproto.ReadLine(br, s.cfg.MaxRequestLine)
+		if errors.Is(err, ctlproto.ErrLineTooLong) {
+			rep := ctlproto.Response{Error: &ctlproto.Error{Code: string(ctl.CodeTooLarge),
 				Message: fmt.Sprintf("request line longer than %d bytes", s.cfg.MaxRequestLine)}}
 			if werr := writeLine(bw, rep); werr != nil {
 				return werr
@@ -136,7 +116,7 @@ func (s *Server) ServeConn(ctx context.Context, r io.Reader, w io.Writer, peer P
 			if werr := bw.Flush(); werr != nil {
 				return werr
 			}
-			return ErrTooLarge
+			return ctl.ErrTooLarge
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -160,11 +140,11 @@ func (s *Server) ServeConn(ctx context.Context, r io.Reader, w io.Writer, peer P
 // writeLine encodes v as one JSON line. The protocol version is filled in.
 func writeLine(bw *bufio.Writer, v any) error {
 	switch r := v.(type) {
-	case Response:
-		r.V = ProtocolVersion
+	case ctlproto.Response:
+		r.V = ctlproto.ProtocolVersion
 		v = r
-	case StreamItem:
-		r.V = ProtocolVersion
+	case ctlproto.StreamItem:
+		r.V = ctlproto.ProtocolVersion
 		v = r
 	}
 	b, err := json.Marshal(v)
@@ -176,19 +156,21 @@ func writeLine(bw *bufio.Writer, v any) error {
 	return err
 }
 
-// replyErr writes an error reply for id.
+// replyErr writes an error reply for id. The message is the error's text,
+// or for a *ctl.Error its Message (so that a sentinel's "ctl: ..." prefix is
+// not repeated by the client, which adds its own).
 func replyErr(bw *bufio.Writer, id uint64, err error) error {
-	ce := &Error{Code: codeOf(err), Message: err.Error()}
-	var e *Error
+	ce := &ctlproto.Error{Code: string(codeOf(err)), Message: err.Error(), Pending: errors.Is(err, ctl.ErrPending)}
+	var e *ctl.Error
 	if errors.As(err, &e) {
 		ce.Message = e.Message
 	}
-	return writeLine(bw, Response{ID: id, Error: ce})
+	return writeLine(bw, ctlproto.Response{ID: id, Error: ce})
 }
 
 // replyOK writes a success reply; result nil means no result member.
 func replyOK(bw *bufio.Writer, id uint64, result any) error {
-	rep := Response{ID: id, OK: true}
+	rep := ctlproto.Response{ID: id, OK: true}
 	if result != nil {
 		b, err := json.Marshal(result)
 		if err != nil {
@@ -202,16 +184,16 @@ func replyOK(bw *bufio.Writer, id uint64, result any) error {
 // handleLine parses one request and writes its reply (one line, or the
 // netstat stream). Only write errors are returned; they end the connection.
 func (s *Server) handleLine(ctx context.Context, line []byte, bw *bufio.Writer, peer Peer) (err error) {
-	var req Request
+	var req ctlproto.Request
 	if uerr := json.Unmarshal(line, &req); uerr != nil {
-		return replyErr(bw, 0, &Error{Code: CodeBadRequest, Message: "malformed request: " + uerr.Error()})
+		return replyErr(bw, 0, &ctl.Error{Code: ctl.CodeBadRequest, Message: "malformed request: " + uerr.Error()})
 	}
-	if req.V != ProtocolVersion {
-		msg := fmt.Sprintf("protocol version %d not supported; this server speaks %d", req.V, ProtocolVersion)
+	if req.V != ctlproto.ProtocolVersion {
+		msg := fmt.Sprintf("protocol version %d not supported; this server speaks %d", req.V, ctlproto.ProtocolVersion)
 		if req.V == 0 {
-			msg = fmt.Sprintf(`missing "v"; this server speaks %d`, ProtocolVersion)
+			msg = fmt.Sprintf(`missing "v"; this server speaks %d`, ctlproto.ProtocolVersion)
 		}
-		return replyErr(bw, req.ID, &Error{Code: CodeUnsupportedVersion, Message: msg})
+		return replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeUnsupportedVersion, Message: msg})
 	}
 	if aerr := authorize(req.Op, peer); aerr != nil {
 		// Debug, not Info: any local user could otherwise flood the log.
@@ -225,7 +207,7 @@ func (s *Server) handleLine(ctx context.Context, line []byte, bw *bufio.Writer, 
 			s.log.Error("ctl: panic in handler", "op", string(req.Op), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			// Whatever is buffered consists of whole lines (the backend panicked,
 			// not a write), so the error reply still ends the reply properly.
-			err = replyErr(bw, req.ID, &Error{Code: CodeInternal, Message: "handler failed"})
+			err = replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeInternal, Message: "handler failed"})
 		}
 	}()
 	bctx, cancel := context.WithTimeout(ctx, s.cfg.BackendTimeout)
@@ -234,47 +216,47 @@ func (s *Server) handleLine(ctx context.Context, line []byte, bw *bufio.Writer, 
 }
 
 // dispatch runs one validated, authorised request.
-func (s *Server) dispatch(ctx context.Context, req Request, bw *bufio.Writer) error {
+func (s *Server) dispatch(ctx context.Context, req ctlproto.Request, bw *bufio.Writer) error {
 	switch req.Op {
-	case OpVersion:
-		return replyOK(bw, req.ID, VersionInfo{Protocol: ProtocolVersion, Daemon: s.cfg.DaemonVersion})
-	case OpStatus:
+	case ctlproto.OpVersion:
+		return replyOK(bw, req.ID, ctl.VersionInfo{Protocol: ctlproto.ProtocolVersion, Daemon: s.cfg.DaemonVersion})
+	case ctlproto.OpStatus:
 		st, err := s.cfg.Backend.Status(ctx)
 		if err != nil {
 			return replyErr(bw, req.ID, err)
 		}
 		return replyOK(bw, req.ID, st)
-	case OpNetstat:
+	case ctlproto.OpNetstat:
 		return s.netstat(ctx, req, bw)
-	case OpSessID:
-		var a SessIDArgs
+	case ctlproto.OpSessID:
+		var a ctlproto.SessIDArgs
 		if err := decodeArgs(req.Args, &a); err != nil {
 			return replyErr(bw, req.ID, err)
 		}
 		if !a.Local.IsValid() || !a.Remote.IsValid() {
-			return replyErr(bw, req.ID, &Error{Code: CodeBadRequest, Message: "sessid needs local and remote addresses"})
+			return replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeBadRequest, Message: "sessid needs local and remote addresses"})
 		}
-		a.Local = unmapAddrPort(a.Local)
-		a.Remote = unmapAddrPort(a.Remote)
+		a.Local = ctlproto.Canonical(a.Local)
+		a.Remote = ctlproto.Canonical(a.Remote)
 		c, err := s.cfg.Backend.SessionID(ctx, a.Local, a.Remote)
 		if err == nil && len(c.SessionID) == 0 {
-			err = ErrNoSession
+			err = &ctl.Error{Code: ctl.CodeNoSession, Message: "no session id"}
 		}
 		if err != nil {
-			return replyErr(bw, req.ID, fmt.Errorf("%s -> %s: %w", a.Local, a.Remote, err))
+			return replyErr(bw, req.ID, connError(a.Local, a.Remote, err))
 		}
 		return replyOK(bw, req.ID, c)
-	case OpRulesList:
+	case ctlproto.OpRulesList:
 		rules, err := s.cfg.Backend.Rules(ctx)
 		if err != nil {
 			return replyErr(bw, req.ID, err)
 		}
 		if rules == nil {
-			rules = []Rule{}
+			rules = []ctl.Rule{}
 		}
-		return replyOK(bw, req.ID, RulesResult{Rules: rules})
-	case OpRulesAdd, OpRulesDel:
-		var r Rule
+		return replyOK(bw, req.ID, ctlproto.RulesResult[ctl.Rule]{Rules: rules})
+	case ctlproto.OpRulesAdd, ctlproto.OpRulesDel:
+		var r ctl.Rule
 		if err := decodeArgs(req.Args, &r); err != nil {
 			return replyErr(bw, req.ID, err)
 		}
@@ -282,23 +264,23 @@ func (s *Server) dispatch(ctx context.Context, req Request, bw *bufio.Writer) er
 			return replyErr(bw, req.ID, err)
 		}
 		var err error
-		if req.Op == OpRulesAdd {
+		if req.Op == ctlproto.OpRulesAdd {
 			err = s.cfg.Backend.AddRule(ctx, r)
 		} else {
 			err = s.cfg.Backend.DelRule(ctx, r)
 		}
 		if err != nil {
-			return replyErr(bw, req.ID, fmt.Errorf("%s %s: %w", req.Op, r, err))
+			return replyErr(bw, req.ID, &ctl.Error{Code: codeOf(err), Message: fmt.Sprintf("%s %s: %s", req.Op, r, detail(err))})
 		}
 		s.log.Info("ctl: rule changed", "op", string(req.Op), "rule", r.String())
 		return replyOK(bw, req.ID, nil)
 	}
-	return replyErr(bw, req.ID, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("unknown op %q", req.Op)})
+	return replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeBadRequest, Message: fmt.Sprintf("unknown op %q", req.Op)})
 }
 
 // netstat streams every connection as its own line, then the final line with
 // the count, so no listing is ever cut short by a size limit.
-func (s *Server) netstat(ctx context.Context, req Request, bw *bufio.Writer) error {
+func (s *Server) netstat(ctx context.Context, req ctlproto.Request, bw *bufio.Writer) error {
 	conns, err := s.cfg.Backend.Connections(ctx)
 	if err != nil {
 		return replyErr(bw, req.ID, err)
@@ -308,23 +290,61 @@ func (s *Server) netstat(ctx context.Context, req Request, bw *bufio.Writer) err
 		if err != nil {
 			return replyErr(bw, req.ID, fmt.Errorf("encode connection %d: %w", i, err))
 		}
-		if err := writeLine(bw, StreamItem{ID: req.ID, Item: b}); err != nil {
+		if err := writeLine(bw, ctlproto.StreamItem{ID: req.ID, Item: b}); err != nil {
 			return err
 		}
 	}
-	return replyOK(bw, req.ID, NetstatResult{Count: len(conns)})
+	return replyOK(bw, req.ID, ctlproto.NetstatResult{Count: len(conns)})
 }
 
 // decodeArgs decodes a request's arguments strictly (unknown members are
 // refused, so that a misspelt field is not silently ignored).
 func decodeArgs(raw json.RawMessage, v any) error {
 	if len(raw) == 0 {
-		return &Error{Code: CodeBadRequest, Message: "missing args"}
+		return &ctl.Error{Code: ctl.CodeBadRequest, Message: "missing args"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &Error{Code: CodeBadRequest, Message: "bad args: " + err.Error()}
+		return &ctl.Error{Code: ctl.CodeBadRequest, Message: "bad args: " + err.Error()}
 	}
 	return nil
+}
+
+// connError gives a sessid failure its one message, naming the connection
+// once: "LOCAL -> REMOTE: " and the backend's detail. A backend *ctl.Error
+// keeps its code and pending flag; a sentinel-wrapped error its code, with
+// the text after the sentinel's own.
+func connError(local, remote netip.AddrPort, err error) error {
+	ce := &ctl.Error{Code: codeOf(err), Message: detail(err), Pending: errors.Is(err, ctl.ErrPending)}
+	ce.Message = fmt.Sprintf("%s -> %s: %s", local, remote, ce.Message)
+	return ce
+}
+
+// detail is err's message without a leading "ctl: " (the client adds one)
+// or, for a *ctl.Error, its Message.
+func detail(err error) string {
+	var e *ctl.Error
+	if errors.As(err, &e) && e.Message != "" {
+		return e.Message
+	}
+	return strings.TrimPrefix(err.Error(), "ctl: ")
+}
+
+// codeOf maps a backend error to the reply code.
+func codeOf(err error) ctl.Code {
+	var ce *ctl.Error
+	switch {
+	case errors.As(err, &ce):
+		return ce.Code
+	case errors.Is(err, ctl.ErrNotEncrypted), errors.Is(err, ctl.ErrPending):
+		return ctl.CodeNoSession
+	case errors.Is(err, ctl.ErrNotFound):
+		return ctl.CodeNotFound
+	case errors.Is(err, ctl.ErrForbidden):
+		return ctl.CodeForbidden
+	case errors.Is(err, ctl.ErrBadRequest):
+		return ctl.CodeBadRequest
+	}
+	return ctl.CodeInternal
 }
