@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/rules"
 	"github.com/urfave/cli/v2"
 )
 
@@ -172,7 +173,7 @@ func parseRule(c *cli.Context) (ctl.Rule, error) {
 	}
 	r := ctl.Rule{Port: uint16(port), Side: ctl.Side(*side), Mode: ctl.Mode(*mode)}
 	if *prefix != "" {
-		p, err := netip.ParsePrefix(*prefix)
+		p, err := rules.ParsePrefix(*prefix)
 		if err != nil {
 			return ctl.Rule{}, usagef("--prefix: %v", err)
 		}

@@ -161,11 +161,12 @@ func (c *Config) Set(key, value string) error {
 		}
 		c.StateFile = value
 	case "rule":
-		var p rules.Policy
-		p, err = ParseRule(value)
-		if err == nil {
-			c.Rules = append(c.Rules, p)
+		// ParseRule's errors name the rule and wrap ErrUsage already.
+		p, err := ParseRule(value)
+		if err != nil {
+			return err
 		}
+		c.Rules = append(c.Rules, p)
 	case "workers":
 		c.Workers, err = parseCount(value, 1024)
 	case "fail-open", "fail-closed":
@@ -225,7 +226,7 @@ func (c *Config) Validate() error {
 		c.QueueCount = 1
 	}
 	if _, err := rules.Normalize(c.Rules); err != nil {
-		return fmt.Errorf("%w: rules: %w", ErrUsage, err)
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if c.StateFile == "" {
 		return fmt.Errorf("%w: state: empty path", ErrUsage)
@@ -283,11 +284,11 @@ func ParseRule(s string) (rules.Policy, error) {
 		}
 	}
 	if hasPfx {
-		pp, err := netip.ParsePrefix(pfx)
+		pp, err := rules.ParsePrefix(pfx)
 		if err != nil {
 			return p, fmt.Errorf("%w: rule %q: %w", ErrUsage, s, err)
 		}
-		p.Prefix = pp.Masked()
+		p.Prefix = pp
 	}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("%w: rule %q: %w", ErrUsage, s, err)
