@@ -30,6 +30,11 @@ const (
 	cacheTTL  = time.Hour
 )
 
+// LevelNotice is the level of the few milestone lines an operator wants at
+// the default verbosity (ready, stopped, a reload's result): above info,
+// below warn. cmd/tcpcryptd logs it by default and prints it as NOTICE.
+const LevelNotice = slog.LevelInfo + 2
+
 // Options are Run's inputs.
 type Options struct {
 	// Config is the configuration at start.
@@ -236,7 +241,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopWatchdog()
 	d := newDaemon(cfg, log)
 	log.Info("tcpcryptd starting", "version", cfg.Version, "pid", os.Getpid(),
-		"queues", fmt.Sprint(cfg.queues()), "workers", cfg.workers(), "fail_open", cfg.FailOpen)
+		"queues", fmt.Sprint(cfg.queues()), "workers", cfg.workers(), "when_stopped", whenStopped(cfg.FailOpen))
 
 	// Catch a bad engine configuration before touching the kernel.
 	cache := crypto.NewCache(cacheSize, nil, cacheTTL)
@@ -376,7 +381,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	d.startupCheck(ctx, cfg)
-	log.Info("ready", "rules", len(cfg.Rules)+len(st), "queues", fmt.Sprint(cfg.queues()),
+	log.Log(context.Background(), LevelNotice, "ready", "rules", len(cfg.Rules)+len(st), "queues", fmt.Sprint(cfg.queues()),
 		"control", cfg.Control, "previous_instance", stale)
 	// READY=1 only now: rules installed, queues bound, check done.
 	if err := sdnotify.Ready(fmt.Sprintf("ready: %d rules, queues %v, start-up check %s",
@@ -414,8 +419,18 @@ loop:
 	if err := errors.Join(rerr, nerr); err != nil {
 		return err
 	}
-	log.Info("tcpcryptd stopped")
+	log.Log(context.Background(), LevelNotice, "tcpcryptd stopped")
 	return nil
+}
+
+// whenStopped names what covered traffic does while the daemon is not
+// running (--fail-open, --fail-closed), for the start line. It is not nfq's
+// fail_open, which is about a full queue while the daemon runs.
+func whenStopped(failOpen bool) string {
+	if failOpen {
+		return "fail-open"
+	}
+	return "fail-closed"
 }
 
 // listenMetrics opens the Prometheus endpoint (--metrics). Its collector
@@ -487,7 +502,7 @@ func (d *Daemon) reload(fn func() (Config, error)) {
 	}
 	after := slices.Concat(d.cfg.Rules, d.stateRules)
 	added, removed := diffRules(before, after)
-	d.log.Info("reload: rules applied", "rules", len(after), "added", added, "removed", removed)
+	d.log.Log(context.Background(), LevelNotice, "reload: rules applied", "rules", len(after), "added", added, "removed", removed)
 }
 
 // restartOnly names the settings that differ between a and b and cannot
