@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/cliutil"
 	"github.com/tcpcryptd/tcpcrypt/rules"
 	"github.com/urfave/cli/v2"
 )
@@ -51,7 +52,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	// act wraps a function that builds the command from the context.
 	act := func(build func(c *cli.Context, cmd *command) error) cli.ActionFunc {
 		return func(c *cli.Context) error {
-			cmd := command{addr: c.String("address"), json: c.Bool("json")}
+			addr, err := cliutil.ControlAddress(c.String("address"), c.String("netns"))
+			if err != nil {
+				return usageError{err}
+			}
+			cmd := command{addr: addr, json: c.Bool("json")}
 			if err := build(c, &cmd); err != nil {
 				return err
 			}
@@ -70,6 +75,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}),
 		}
 	}
+	cliutil.UseVersionFlag()
 	return &cli.App{
 		Name:      "tcpcryptctl",
 		Usage:     "control tcpcryptd: policy rules, status, session ids",
@@ -79,7 +85,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "address", Aliases: []string{"u"},
 				Usage: "control socket path, or :PORT for the localhost TCP port (read-only) (default: $TCPCRYPT_CTL or " + ctl.DefaultAddress + ")"},
+			cliutil.NetnsFlag(),
 		},
+		// Without a command, or with one that does not exist: a usage error
+		// (exit status 2), not help with status 0.
+		Action:       needCommand,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 		// Errors are reported by runMain; never let cli call os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -98,6 +108,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					ruleCmd("add", "add a rule"),
 					ruleCmd("del", "delete a rule (all of port, side, prefix and mode must match)"),
 				},
+				Action:       needCommand,
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 			},
 			{
@@ -139,6 +150,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		},
 	}
+}
+
+// needCommand is the Action of a command that only has subcommands: it runs
+// when none or an unknown one is given.
+func needCommand(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("unknown command %q (see %s --help)", c.Args().First(), c.Command.HelpName)
+	}
+	return usagef("missing command (see %s --help)", c.Command.HelpName)
 }
 
 func noArgs(c *cli.Context) error {
@@ -201,7 +221,7 @@ func report(err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tcpcryptctl: %v\n", err)
 		return 2
 	case errors.Is(err, ctl.ErrDaemonUnavailable):
-		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(is tcpcryptd running? use -u to give its control address)\n", err)
+		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(is tcpcryptd running? use -u to give its control address, or -n NAME for the daemon of network namespace NAME)\n", err)
 	case errors.Is(err, ctl.ErrForbidden):
 		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(rule changes need root, over the unix socket)\n", err)
 	case errors.Is(err, ctl.ErrNoSession):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -91,9 +92,15 @@ func TestRules(t *testing.T) {
 	if _, errOut, code := exec(t, "-u", path, "rules", "del", "9999"); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("del missing: exit %d %q", code, errOut)
 	}
-	if _, errOut, code := exec(t, "-u", path, "rules", "add", "8080"); code != 1 || !strings.Contains(errOut, "duplicate") {
-		t.Errorf("add duplicate: exit %d %q", code, errOut)
+	// Adding a rule in force exactly succeeds and changes nothing.
+	if out, errOut, code := exec(t, "-u", path, "rules", "add", "8080"); code != 0 || errOut != "" ||
+		out != "exists 8080/local opportunistic (already in force; nothing changed)\n" {
+		t.Errorf("add existing: exit %d out %q err %q", code, out, errOut)
 	}
+	if out, _, _ := exec(t, "-u", path, "rules", "list", "--json"); strings.Count(out, `"port": 8080`) != 1 {
+		t.Errorf("after adding an existing rule: %s", out)
+	}
+
 }
 
 func TestRulesOverTCPForbidden(t *testing.T) {
@@ -214,5 +221,68 @@ func TestUsageAndUnavailable(t *testing.T) {
 		if code != tt.code || !strings.Contains(errOut, tt.stderr) {
 			t.Errorf("%v: exit %d stderr %q; want %d, %q", tt.args, code, errOut, tt.code, tt.stderr)
 		}
+	}
+}
+
+// TestUsageExitStatus: every usage error exits 2 with one message naming
+// the problem once; -V and --version print the version; -v is no flag here
+// (it is --verbose in tcpcryptd).
+func TestUsageExitStatus(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "nobody")
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{nil, 2, "", "tcpcryptctl: missing command (see tcpcryptctl --help)\n"},
+		{[]string{"bogus"}, 2, "", "tcpcryptctl: unknown command \"bogus\" (see tcpcryptctl --help)\n"},
+		{[]string{"rules"}, 2, "", "tcpcryptctl: missing command (see tcpcryptctl rules --help)\n"},
+		{[]string{"rules", "bogus"}, 2, "", "tcpcryptctl: unknown command \"bogus\" (see tcpcryptctl rules --help)\n"},
+		{[]string{"--bogus", "status"}, 2, "", "tcpcryptctl: flag provided but not defined: -bogus\n"},
+		{[]string{"-v", "status"}, 2, "", "tcpcryptctl: flag provided but not defined: -v\n"},
+		{[]string{"-V"}, 0, "tcpcryptctl version dev\n", ""},
+		{[]string{"--version"}, 0, "tcpcryptctl version dev\n", ""},
+		{[]string{"-u", absent, "rules", "add", "22", "--prefix", "banana"}, 2, "",
+			"tcpcryptctl: --prefix: rules: bad address prefix \"banana\": want ADDRESS/BITS, such as 10.0.0.0/8 or 2001:db8::/32\n"},
+		{[]string{"-u", absent, "rules", "add", "22", "--prefix", "10.1.2.3/8"}, 2, "",
+			"tcpcryptctl: --prefix: rules: bad address prefix 10.1.2.3/8: host bits set (did you mean 10.0.0.0/8?)\n"},
+		{[]string{"-n", "../etc", "status"}, 2, "",
+			"tcpcryptctl: bad network namespace name \"../etc\": want the name of a file in /run/netns\n"},
+		{[]string{"-n", "blue", "-u", absent, "status"}, 2, "", "tcpcryptctl: --address and --netns exclude each other\n"},
+	}
+	for _, tt := range tests {
+		out, errOut, code := exec(t, tt.args...)
+		if code != tt.code || out != tt.stdout || errOut != tt.stderr {
+			t.Errorf("%q: exit %d\nstdout %q\nstderr %q\nwant %d, %q, %q", tt.args, code, out, errOut, tt.code, tt.stdout, tt.stderr)
+		}
+	}
+}
+
+// TestNetnsAddress: -n NAME dials the socket of tcpcryptd@NAME.service.
+func TestNetnsAddress(t *testing.T) {
+	_, errOut, code := exec(t, "-n", "tcpcrypt-test-none", "status")
+	if code != 1 || !strings.Contains(errOut, "/run/tcpcrypt/tcpcrypt-test-none/ctl") {
+		t.Errorf("-n: exit %d, %q; want 1 naming /run/tcpcrypt/tcpcrypt-test-none/ctl", code, errOut)
+	}
+}
+
+// overlapBackend refuses every rule change, as the daemon refuses a rule
+// that overlaps one in force.
+type overlapBackend struct{ *ctltest.Backend }
+
+func (overlapBackend) AddRule(context.Context, ctl.Rule) error {
+	return fmt.Errorf("%w: rules: duplicate rule", ctl.ErrBadRequest)
+}
+
+// TestAddOverlappingRefused: only an identical rule counts as existing.
+func TestAddOverlappingRefused(t *testing.T) {
+	testenv.RequireRoot(t, "rule changes need root on the unix socket")
+	path := ctltest.Start(t, ctl.Config{Backend: overlapBackend{newBackend()}})
+	if out, errOut, code := exec(t, "-u", path, "rules", "add", "443", "--mode", "required"); code != 1 || out != "" || !strings.Contains(errOut, "duplicate rule") {
+		t.Errorf("overlapping add: exit %d out %q err %q", code, out, errOut)
+	}
+	if out, _, code := exec(t, "-u", path, "rules", "add", "443"); code != 0 || !strings.HasPrefix(out, "exists 443/local opportunistic") {
+		t.Errorf("identical add: exit %d out %q", code, out)
 	}
 }

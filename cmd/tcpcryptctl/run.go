@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -64,6 +65,13 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		return writeRules(w, rules)
 	case "rules.add":
 		if err := c.AddRule(ctx, cmd.rule); err != nil {
+			// Adding a rule that is already in force, exactly, succeeds
+			// (scripts need not parse the message); an overlapping but
+			// different rule is still refused.
+			if errors.Is(err, ctl.ErrBadRequest) && ruleExists(ctx, c, cmd.rule) {
+				_, err := fmt.Fprintf(w, "exists %s (already in force; nothing changed)\n", cmd.rule)
+				return err
+			}
 			return err
 		}
 		_, err := fmt.Fprintf(w, "added %s\n", cmd.rule)
@@ -76,6 +84,18 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		return err
 	}
 	return usagef("unknown command %q", cmd.op)
+}
+
+// ruleExists reports whether the daemon lists a rule equal to r in port,
+// side, prefix and mode.
+func ruleExists(ctx context.Context, c *ctl.Client, r ctl.Rule) bool {
+	list, err := c.Rules(ctx)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(list, func(x ctl.Rule) bool {
+		return x.Port == r.Port && x.Side == r.Side && x.Prefix == r.Prefix && x.Mode == r.Mode
+	})
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -63,7 +63,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "check-listen", Usage: "run a check server on `ADDR` (ip:port or :port) that tells clients their session id"},
 		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at http://`ADDR`/metrics (ip:port or :port, e.g. 127.0.0.1:9464)"},
 		&cli.BoolFlag{Name: "pprof", DisableDefaultText: true, Usage: "also serve Go runtime profiles (net/http/pprof) under /debug/pprof/ on the --metrics address, for profiling the daemon"},
-		&cli.BoolFlag{Name: "version", DisableDefaultText: true, Usage: "print the version and exit"},
+		&cli.BoolFlag{Name: "version", Aliases: []string{"V"}, DisableDefaultText: true, Usage: "print the version and exit (-v is --verbose)"},
 	}
 }
 
@@ -172,16 +172,28 @@ func loadConfig(ctx context.Context, args []string) (daemon.Config, error) {
 	return got, nil
 }
 
-// newLogger is the daemon's logger: text on stderr at the level -v chose.
+// newLogger is the daemon's logger: text on stderr at the level -v chose:
+// warnings, errors and the NOTICE milestones (daemon.LevelNotice) by default,
+// info with -v, debug (per-connection lines) with -vv.
 func newLogger(w io.Writer, verbosity int) *slog.Logger {
-	level := slog.LevelWarn
+	level := daemon.LevelNotice
 	switch {
 	case verbosity >= 2:
 		level = slog.LevelDebug
 	case verbosity == 1:
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: noticeName}))
+}
+
+// noticeName prints daemon.LevelNotice as NOTICE rather than slog's INFO+2.
+func noticeName(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey {
+		if l, ok := a.Value.Any().(slog.Level); ok && l == daemon.LevelNotice {
+			a.Value = slog.StringValue("NOTICE")
+		}
+	}
+	return a
 }
 
 // runDaemon is the real runFunc: it wires signals and runs the daemon.
