@@ -17,6 +17,10 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/rules"
 )
 
+// docDir is where the packages install the documentation (docs/ in the
+// source tree).
+const docDir = "/usr/share/doc/tcpcryptd"
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
@@ -77,7 +81,7 @@ func newApp(args []string, stdout, stderr io.Writer, run runFunc) *cli.App {
 		Description: "Runs as root. Takes the segments of the covered ports from NFQUEUE and encrypts them\n" +
 			"whenever the peer speaks tcpcrypt. Rules come from --rule, the config file and the state\n" +
 			"file (tcpcryptctl rules add). SIGHUP re-reads the config and state files; SIGTERM stops.\n" +
-			"See docs/tcpcryptd.md.",
+			"See tcpcryptd(8) and " + docDir + "/tcpcryptd.md.",
 		Version:                version,
 		HideVersion:            true,
 		HideHelpCommand:        true,
