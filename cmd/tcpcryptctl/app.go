@@ -31,6 +31,8 @@ type command struct {
 	addr   string
 	op     string // "rules.list", "rules.add", "rules.del", "status", "sessid", "version"
 	json   bool
+	ports  bool // rules.list: only the distinct ports (for completion)
+	all    bool // status: every counter, zeros too
 	rule   ctl.Rule
 	local  netip.AddrPort
 	remote netip.AddrPort
@@ -99,9 +101,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Usage: "list or change the per-port policy rules (changes need root)",
 				Subcommands: []*cli.Command{
 					{
-						Name: "list", Usage: "list the rules", Flags: []cli.Flag{jsonFlag()},
+						Name: "list", Usage: "list the rules", Flags: []cli.Flag{jsonFlag(),
+							// For bash completion of rules del: the ports, one a line.
+							&cli.BoolFlag{Name: "ports", Hidden: true}},
 						Action: act(func(c *cli.Context, cmd *command) error {
 							cmd.op = "rules.list"
+							cmd.ports = c.Bool("ports")
 							return noArgs(c)
 						}),
 					},
@@ -112,10 +117,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 			},
 			{
-				Name: "status", Usage: "show the daemon's status and counters", Flags: []cli.Flag{jsonFlag()},
+				Name: "status", Usage: "show the daemon's status and its non-zero counters",
+				Flags: []cli.Flag{jsonFlag(), &cli.BoolFlag{Name: "all", Usage: "show every counter, zeros too (--json always has them all)"}},
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 				Action: act(func(c *cli.Context, cmd *command) error {
 					cmd.op = "status"
+					cmd.all = c.Bool("all")
 					return noArgs(c)
 				}),
 			},

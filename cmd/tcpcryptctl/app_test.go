@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,6 +144,24 @@ counters:
 `
 	if code != 0 || out != want {
 		t.Errorf("status: exit %d stderr %q\n got:\n%s\nwant:\n%s", code, errOut, out, want)
+	}
+	// Zero counters are left out unless --all; --json has them all.
+	b := newBackend()
+	b.StatusValue.Counters["engine_drop_gap"] = 0
+	b.StatusValue.Counters["engine_drop_invalid"] = 0
+	zpath := ctltest.Start(t, ctl.Config{Backend: b})
+	out, _, code = exec(t, "-u", zpath, "status")
+	if wantTail := "counters:\n  aborted_bad_tag  1\n  fallback_no_eno  3\n  (2 more are zero; --all shows them)\n"; code != 0 || !strings.HasSuffix(out, wantTail) {
+		t.Errorf("status with zeros: exit %d\n%s\nwant the tail\n%s", code, out, wantTail)
+	}
+	out, _, code = exec(t, "-u", zpath, "status", "--all")
+	if wantTail := "counters:\n  aborted_bad_tag      1\n  engine_drop_gap      0\n  engine_drop_invalid  0\n  fallback_no_eno      3\n"; code != 0 || !strings.HasSuffix(out, wantTail) {
+		t.Errorf("status --all: exit %d\n%s\nwant the tail\n%s", code, out, wantTail)
+	}
+	b.StatusValue.Counters = map[string]uint64{"engine_drop_gap": 0}
+	out, _, _ = exec(t, "-u", zpath, "status")
+	if !strings.HasSuffix(out, "startup check:  failed (raw socket: permission denied)\ncounters:       all zero\n") {
+		t.Errorf("status, all zero:\n%s", out)
 	}
 	out, _, code = exec(t, "-u", path, "status", "--json")
 	var st map[string]any
@@ -284,5 +304,49 @@ func TestAddOverlappingRefused(t *testing.T) {
 	}
 	if out, _, code := exec(t, "-u", path, "rules", "add", "443"); code != 0 || !strings.HasPrefix(out, "exists 443/local opportunistic") {
 		t.Errorf("identical add: exit %d out %q", code, out)
+	}
+}
+
+// TestRulesListPorts: the hidden --ports flag that completion uses prints
+// the distinct ports of the rules, one a line.
+func TestRulesListPorts(t *testing.T) {
+	b := newBackend()
+	b.RuleList = append(b.RuleList, ctl.Rule{Port: 25, Side: ctl.SideLocal, Mode: ctl.ModeExclude})
+	path := ctltest.Start(t, ctl.Config{Backend: b})
+	out, errOut, code := exec(t, "-u", path, "rules", "list", "--ports")
+	if code != 0 || out != "25\n443\n" {
+		t.Errorf("rules list --ports: exit %d out %q err %q", code, out, errOut)
+	}
+}
+
+// TestCompletionRulesDel: bash completion of "rules del" offers the ports
+// the program lists, asking with the global options typed so far.
+func TestCompletionRulesDel(t *testing.T) {
+	bash, err := osexec.LookPath("bash")
+	if err != nil {
+		testenv.Skip(t, "bash not found")
+	}
+	dir := t.TempDir()
+	stub := filepath.Join(dir, "tcpcryptctl")
+	argsFile := filepath.Join(dir, "args")
+	script := "#!/bin/sh\necho \"$@\" > " + argsFile + "\nprintf '22\\n443\\n8080\\n'\n"
+	if err := os.WriteFile(stub, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog := `source ../../completion/tcpcryptctl
+COMP_WORDS=(` + stub + ` -u /x/ctl rules del 4); COMP_CWORD=5
+_tcpcryptctl; echo "${COMPREPLY[*]}"
+COMP_WORDS=(` + stub + ` rules del --); COMP_CWORD=3
+_tcpcryptctl; echo "${COMPREPLY[*]}"`
+	out, err := osexec.Command(bash, "-c", prog).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	if want := "443\n--side --prefix --mode --help\n"; string(out) != want {
+		t.Errorf("completions %q, want %q", out, want)
+	}
+	args, _ := os.ReadFile(argsFile)
+	if string(args) != "-u /x/ctl rules list --ports\n" {
+		t.Errorf("completion ran the program with %q", args)
 	}
 }

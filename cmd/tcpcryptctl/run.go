@@ -40,7 +40,7 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		if cmd.json {
 			return writeJSON(w, st)
 		}
-		return writeStatus(w, st)
+		return writeStatus(w, st, cmd.all)
 	case "sessid":
 		conn, err := c.SessionIDFor(ctx, cmd.local, cmd.remote)
 		if err != nil {
@@ -55,6 +55,9 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		rules, err := c.Rules(ctx)
 		if err != nil {
 			return err
+		}
+		if cmd.ports {
+			return writePorts(w, rules)
 		}
 		if cmd.json {
 			if rules == nil {
@@ -104,6 +107,21 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// writePorts prints the distinct ports of rules, one a line, in order.
+func writePorts(w io.Writer, rules []ctl.Rule) error {
+	ports := make([]uint16, 0, len(rules))
+	for _, r := range rules {
+		ports = append(ports, r.Port)
+	}
+	slices.Sort(ports)
+	for _, p := range slices.Compact(ports) {
+		if _, err := fmt.Fprintln(w, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func writeRules(w io.Writer, rules []ctl.Rule) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "PORT\tSIDE\tPREFIX\tMODE")
@@ -117,7 +135,9 @@ func writeRules(w io.Writer, rules []ctl.Rule) error {
 	return tw.Flush()
 }
 
-func writeStatus(w io.Writer, st ctl.Status) error {
+// writeStatus prints st for a person: the counters that are not zero, or
+// all of them with all, and how many zeros were left out.
+func writeStatus(w io.Writer, st ctl.Status, all bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	queues := make([]string, len(st.Queues))
 	for i, q := range st.Queues {
@@ -144,17 +164,30 @@ func writeStatus(w io.Writer, st ctl.Status) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(st.Counters) == 0 {
-		return nil
-	}
-	fmt.Fprintln(w, "counters:")
 	names := make([]string, 0, len(st.Counters))
-	for n := range st.Counters {
+	zeros := 0
+	for n, v := range st.Counters {
+		if v == 0 && !all {
+			zeros++
+			continue
+		}
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	switch {
+	case len(names) > 0:
+		fmt.Fprintln(w, "counters:")
+	case zeros > 0:
+		fmt.Fprintln(w, "counters:       all zero")
+	}
 	for _, n := range names {
 		fmt.Fprintf(tw, "  %s\t%d\n", n, st.Counters[n])
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if zeros > 0 && len(names) > 0 {
+		fmt.Fprintf(w, "  (%d more are zero; --all shows them)\n", zeros)
+	}
+	return nil
 }

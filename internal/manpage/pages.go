@@ -13,7 +13,7 @@ const (
 
 // controlSocketBody describes the control socket forms; shared by the
 // three pages.
-const controlSocketBody = "The daemon and its tools talk over a control socket (JSON lines, see `docs/ctl-protocol.md`). Its address takes these forms:\n" +
+const controlSocketBody = "The daemon and its tools talk over a control socket (JSON lines, see `/usr/share/doc/tcpcryptd/ctl-protocol.md`). Its address takes these forms:\n" +
 	"\n" +
 	": no address given\n" +
 	"the unix socket `/run/tcpcrypt/ctl`; clients first look at `$TCPCRYPT_CTL`.\n" +
@@ -158,7 +158,7 @@ func Tcpcryptctl() Page {
 				"  tcpcryptctl rules list\n" +
 				"  tcpcryptctl status\n" +
 				"  tcpcryptctl sessid 192.0.2.1:40000 198.51.100.7:443"},
-			{"STATUS AND COUNTERS", "`status` shows the daemon's version, uptime, queues, number of rules and tracked connections, the start-up check result, the fail-open or fail-closed choice, and the counters. The counters explain what happened to connections: `engine_flows_encrypted` and `engine_flows_resumed` count successes, `engine_fallback_*` counts connections that fell back to plain TCP by reason (for example `engine_fallback_no_peer_eno`: the peer, or a middlebox, did not answer the TCP-ENO option), `engine_abort_*` connections aborted by reason, and `engine_drop_*` dropped segments by reason."},
+			{"STATUS AND COUNTERS", "`status` shows the daemon's version, uptime, queues, number of rules and tracked connections, the start-up check result, the fail-open or fail-closed choice, and the counters that are not zero (`--all` shows every one; `--json` always has them all). The counters explain what happened to connections: `engine_flows_encrypted` and `engine_flows_resumed` count successes, `engine_fallback_*` counts connections that fell back to plain TCP by reason (for example `engine_fallback_no_peer_eno`: the peer, or a middlebox, did not answer the TCP-ENO option), `engine_abort_*` connections aborted by reason, and `engine_drop_*` dropped segments by reason."},
 			{"CONTROL SOCKET", controlSocketBody},
 			{"SESSION IDS", sessionIDBody + "\n" +
 				"\n" +
@@ -179,6 +179,7 @@ func Tcpcryptctl() Page {
 			"side": {"local", "remote", "both"},
 			"mode": {"opportunistic", "required", "exclude"},
 		},
+		ArgsFrom: map[string]string{"rules del": "rules list --ports"},
 	}
 }
 
