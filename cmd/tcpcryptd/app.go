@@ -125,6 +125,7 @@ func buildConfig(c *cli.Context) (daemon.Config, error) {
 			}
 			if kv[0] == "rule" && !fileRules {
 				cfg.Rules, fileRules = nil, true
+				cfg.RulesFrom = path
 			}
 			if err := cfg.Set(kv[0], kv[1]); err != nil {
 				return cfg, err
@@ -143,7 +144,7 @@ func buildConfig(c *cli.Context) (daemon.Config, error) {
 		case "verbose":
 			err = cfg.Set(key, fmt.Sprint(c.Count("verbose")))
 		case "rule":
-			cfg.Rules = nil
+			cfg.Rules, cfg.RulesFrom = nil, daemon.SourceCommandLine
 			for _, r := range c.StringSlice("rule") {
 				if err = cfg.Set(key, r); err != nil {
 					break

@@ -142,7 +142,8 @@ func TestConfigFile(t *testing.T) {
 	if code != 0 || cfg == nil {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if cfg.QueueNum != 100 || cfg.QueueCount != 2 || len(cfg.Rules) != 2 || cfg.Verbosity != 1 || cfg.FailOpen || cfg.Workers != 2 {
+	if cfg.QueueNum != 100 || cfg.QueueCount != 2 || len(cfg.Rules) != 2 || cfg.Verbosity != 1 || cfg.FailOpen || cfg.Workers != 2 ||
+		cfg.RulesFrom != path {
 		t.Errorf("from file: %+v", cfg)
 	}
 	// Options override the file; --rule replaces the file's rules.
@@ -151,7 +152,7 @@ func TestConfigFile(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	if cfg.QueueNum != 7 || cfg.QueueCount != 1 || len(cfg.Rules) != 1 || cfg.Rules[0].Port != 80 ||
-		!cfg.FailOpen || cfg.Verbosity != 2 || cfg.Workers != 2 {
+		!cfg.FailOpen || cfg.Verbosity != 2 || cfg.Workers != 2 || cfg.RulesFrom != daemon.SourceCommandLine {
 		t.Errorf("overridden: %+v", cfg)
 	}
 	os.WriteFile(path, []byte("queue = 1\nspeed = 3\n"), 0o600)

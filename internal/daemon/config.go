@@ -60,6 +60,10 @@ type Config struct {
 	// Rules are the configured rules (setting "rule", repeatable:
 	// PORT[:SIDE][:MODE][@PREFIX]).
 	Rules []rules.Policy
+	// RulesFrom says where Rules came from: "" or SourceCommandLine for
+	// --rule, or the configuration file's path (the command line's --rule
+	// replaces the file's rules, so they never mix). See RulesWithSource.
+	RulesFrom string
 	// Workers is the number of engines, each on its own goroutine (setting
 	// "workers"; 0: one per CPU).
 	Workers int
