@@ -118,7 +118,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 			{
 				Name: "status", Usage: "show the daemon's status and its non-zero counters",
-				Flags: []cli.Flag{jsonFlag(), &cli.BoolFlag{Name: "all", Usage: "show every counter, zeros too (--json always has them all)"}},
+				Flags:        []cli.Flag{jsonFlag(), &cli.BoolFlag{Name: "all", Usage: "show every counter, zeros too (--json always has them all)"}},
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 				Action: act(func(c *cli.Context, cmd *command) error {
 					cmd.op = "status"
