@@ -234,8 +234,6 @@ func report(err error, stderr io.Writer) int {
 	case errors.Is(err, ctl.ErrNoSession):
 		fmt.Fprintf(stderr, "tcpcryptctl: no session id: the connection is not encrypted "+
 			"(TCP-ENO fell back to plain TCP, or the handshake has not finished)\n  %v\n", err)
-	case errors.Is(err, ctl.ErrNotFound):
-		fmt.Fprintf(stderr, "tcpcryptctl: not found: %v\n", err)
 	default:
 		fmt.Fprintf(stderr, "tcpcryptctl: %v\n", err)
 	}

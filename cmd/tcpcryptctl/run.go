@@ -42,9 +42,10 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		}
 		return writeStatus(w, st, cmd.all)
 	case "sessid":
+		// The client's error names the connection already.
 		conn, err := c.SessionIDFor(ctx, cmd.local, cmd.remote)
 		if err != nil {
-			return fmt.Errorf("%s -> %s: %w", cmd.local, cmd.remote, err)
+			return err
 		}
 		if cmd.json {
 			return writeJSON(w, conn)
