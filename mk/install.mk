@@ -16,6 +16,7 @@ SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/tcpcryptd
 SYSCONFDIR ?= /etc
 INSTALL    ?= install
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -47,6 +48,14 @@ install: install-binaries install-libtcpcrypt
 	  -e 's#/etc/tcpcrypt/#$(SYSCONFDIR)/tcpcrypt/#g' \
 	  scripts/tcpcryptd.service > $(BUILDDIR)/tcpcryptd.service
 	$(INSTALL) -m 0644 $(BUILDDIR)/tcpcryptd.service $(DESTDIR)$(UNITDIR)/tcpcryptd.service
+	sed -e 's#/usr/sbin/tcpcryptd#$(SBINDIR)/tcpcryptd#g' \
+	  -e 's#/etc/tcpcrypt/#$(SYSCONFDIR)/tcpcrypt/#g' \
+	  'scripts/tcpcryptd@.service' > '$(BUILDDIR)/tcpcryptd@.service'
+	$(INSTALL) -m 0644 '$(BUILDDIR)/tcpcryptd@.service' '$(DESTDIR)$(UNITDIR)/tcpcryptd@.service'
+	# The documents the man pages and tcpcryptd -h point at.
+	$(INSTALL) -d $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0644 README.md docs/tcpcryptd.md docs/ctl-protocol.md docs/operations.md docs/tcpcryptdump.md \
+	  docs/libtcpcrypt.md docs/engine-design.md docs/conformance.md docs/performance.md $(DESTDIR)$(DOCDIR)/
 	# Never overwrite an administrator's configuration.
 	if [ -e $(DESTDIR)$(SYSCONFDIR)/tcpcrypt/tcpcryptd.conf ]; then \
 	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/tcpcrypt/tcpcryptd.conf"; \
@@ -59,7 +68,8 @@ uninstall: uninstall-libtcpcrypt
 	rm -f $(DESTDIR)$(SBINDIR)/tcpcryptd $(DESTDIR)$(BINDIR)/tcnetstat $(DESTDIR)$(BINDIR)/tcpcryptctl $(DESTDIR)$(BINDIR)/tcpcryptdump
 	rm -f $(DESTDIR)$(MANDIR)/man8/tcpcryptd.8 $(DESTDIR)$(MANDIR)/man8/tcnetstat.8 $(DESTDIR)$(MANDIR)/man8/tcpcryptctl.8 $(DESTDIR)$(MANDIR)/man1/tcpcryptdump.1
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/tcpcryptd $(DESTDIR)$(BASHCOMPDIR)/tcnetstat $(DESTDIR)$(BASHCOMPDIR)/tcpcryptctl $(DESTDIR)$(BASHCOMPDIR)/tcpcryptdump
-	rm -f $(DESTDIR)$(UNITDIR)/tcpcryptd.service
+	rm -f $(DESTDIR)$(UNITDIR)/tcpcryptd.service '$(DESTDIR)$(UNITDIR)/tcpcryptd@.service'
+	rm -rf $(DESTDIR)$(DOCDIR)
 	@echo "left in place: $(DESTDIR)$(SYSCONFDIR)/tcpcrypt/tcpcryptd.conf and /var/lib/tcpcrypt (rules added at run time)"
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 

@@ -149,8 +149,11 @@ func DetectQueue(conn *nftables.Conn, log *slog.Logger) (QueueKind, error) {
 		log.Info("nftables queue expression available", "queue", QueueNative)
 		return QueueNative, nil
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP):
-		log.Info("nftables queue expression unavailable, using xt NFQUEUE target via nft_compat",
-			"queue", QueueCompat, "probe_error", err)
+		// Expected on kernels built without nft_queue: the probe's one
+		// netlink error reply (ENOENT) is the answer, not a fault.
+		log.Info("this kernel has no native nftables queue expression (nft_queue); using the xt NFQUEUE target through nft_compat",
+			"queue", QueueCompat)
+		log.Debug("queue expression probe refused", "err", err)
 		return QueueCompat, nil
 	default:
 		return 0, fmt.Errorf("rules: probe queue expression: %w", err)

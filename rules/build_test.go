@@ -226,7 +226,7 @@ func TestBuildComments(t *testing.T) {
 	cfg.QueueNum, cfg.QueueCount = 100, 4
 	rs, err := Build(cfg, []Policy{
 		{Port: 443, Side: SideBoth},
-		{Port: 25, Side: SideRemote, Mode: ModeRequired, Prefix: mustPrefix("2001:db8::1/32")},
+		{Port: 25, Side: SideRemote, Mode: ModeRequired, Prefix: mustPrefix("2001:db8::/32")},
 		{Port: 22, Side: SideLocal, Mode: ModeExclude},
 	}, QueueCompat)
 	if err != nil {

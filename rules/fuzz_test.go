@@ -115,3 +115,23 @@ func FuzzBuild(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePrefix: ParsePrefix never panics; what it accepts is a valid,
+// masked prefix that is not IPv4-mapped, and its String form parses back to
+// itself.
+func FuzzParsePrefix(f *testing.F) {
+	f.Add("10.0.0.0/8")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			return
+		}
+		if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() {
+			t.Fatalf("ParsePrefix(%q) accepted %v", s, p)
+		}
+		back, err := ParsePrefix(p.String())
+		if err != nil || back != p {
+			t.Fatalf("ParsePrefix(%q) = %v; its String parses to %v, %v", s, p, back, err)
+		}
+	})
+}

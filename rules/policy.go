@@ -13,8 +13,8 @@ var (
 	ErrPort      = errors.New("rules: port must be 1..65535")
 	ErrSide      = errors.New("rules: unknown side")
 	ErrMode      = errors.New("rules: unknown mode")
-	ErrPrefix    = errors.New("rules: invalid address prefix")
-	ErrDuplicate = errors.New("rules: duplicate policy entry")
+	ErrPrefix    = errors.New("rules: bad address prefix")
+	ErrDuplicate = errors.New("rules: duplicate rule")
 	ErrConfig    = errors.New("rules: invalid config")
 )
 
@@ -129,12 +129,12 @@ func (p Policy) String() string {
 	return s + " " + p.Mode.String()
 }
 
-// Validate checks one entry on its own: port, side, mode and prefix. An IPv4
-// prefix written in IPv6 form (::ffff:a.b.c.d/n) is rejected because the rules
-// see IPv4 peers only as IPv4 addresses.
+// Validate checks one entry on its own: port, side, mode and prefix (see
+// CheckPrefix). Its errors do not repeat the entry: the caller that knows
+// where the entry came from names it.
 func (p Policy) Validate() error {
 	if p.Port == 0 {
-		return fmt.Errorf("%w: %v", ErrPort, p)
+		return ErrPort
 	}
 	if _, ok := sideNames[p.Side]; !ok {
 		return fmt.Errorf("%w: %d", ErrSide, uint8(p.Side))
@@ -145,18 +145,43 @@ func (p Policy) Validate() error {
 	if p.Prefix == (netip.Prefix{}) {
 		return nil
 	}
-	a := p.Prefix.Addr()
+	return CheckPrefix(p.Prefix)
+}
+
+// CheckPrefix is the one test of a rule's address prefix, used for rules from
+// the command line, the configuration file, the state file and the control
+// socket alike. It refuses an invalid prefix, an IPv4 prefix written in IPv6
+// form (::ffff:a.b.c.d/n: the rules see IPv4 peers only as IPv4 addresses)
+// and a prefix with host bits set (10.1.2.3/8: a typo as often as not, so it
+// is refused rather than silently widened to 10.0.0.0/8). Errors wrap
+// ErrPrefix.
+func CheckPrefix(p netip.Prefix) error {
 	switch {
-	case !p.Prefix.IsValid():
-		return fmt.Errorf("%w: %v", ErrPrefix, p.Prefix)
-	case a.Is4In6():
-		return fmt.Errorf("%w: %v is an IPv4-mapped IPv6 prefix; write it as IPv4", ErrPrefix, p.Prefix)
+	case !p.IsValid():
+		return fmt.Errorf("%w %v", ErrPrefix, p)
+	case p.Addr().Is4In6():
+		return fmt.Errorf("%w %v: an IPv4-mapped IPv6 prefix; write it as IPv4", ErrPrefix, p)
+	case p != p.Masked():
+		return fmt.Errorf("%w %v: host bits set (did you mean %v?)", ErrPrefix, p, p.Masked())
 	}
 	return nil
 }
 
-// Normalize validates policies and returns a sorted copy with every prefix
-// masked to its length (10.1.2.3/8 becomes 10.0.0.0/8).
+// ParsePrefix parses a rule's address prefix written as ADDRESS/BITS and
+// checks it with CheckPrefix. Errors wrap ErrPrefix and quote s.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%w %q: want ADDRESS/BITS, such as 10.0.0.0/8 or 2001:db8::/32", ErrPrefix, s)
+	}
+	if err := CheckPrefix(p); err != nil {
+		return netip.Prefix{}, err
+	}
+	return p, nil
+}
+
+// Normalize validates policies and returns a sorted copy. An invalid entry's
+// error names the entry (its String form).
 //
 // Two entries are duplicates, and rejected with ErrDuplicate, when they have the
 // same port and the same prefix and their sides overlap (both is local plus
@@ -167,12 +192,9 @@ func (p Policy) Validate() error {
 // over a wider one), then by port, side, address family and address.
 func Normalize(policies []Policy) ([]Policy, error) {
 	out := make([]Policy, 0, len(policies))
-	for i, p := range policies {
+	for _, p := range policies {
 		if err := p.Validate(); err != nil {
-			return nil, fmt.Errorf("policy %d: %w", i, err)
-		}
-		if p.Prefix.IsValid() {
-			p.Prefix = p.Prefix.Masked()
+			return nil, fmt.Errorf("rule %v: %w", p, err)
 		}
 		out = append(out, p)
 	}
@@ -180,7 +202,7 @@ func Normalize(policies []Policy) ([]Policy, error) {
 		for j := range i {
 			a, b := out[j], out[i]
 			if a.Port == b.Port && a.Prefix == b.Prefix && a.Side&b.Side != 0 {
-				return nil, fmt.Errorf("%w: entry %d (%v) overlaps entry %d (%v)", ErrDuplicate, i, b, j, a)
+				return nil, fmt.Errorf("%w: %v overlaps %v (same port and prefix, overlapping sides)", ErrDuplicate, b, a)
 			}
 		}
 	}

@@ -26,6 +26,8 @@ func TestPolicyValidate(t *testing.T) {
 		{"mode 3", Policy{Port: 1, Side: SideLocal, Mode: 3}, ErrMode},
 		{"4in6 prefix", Policy{Port: 1, Side: SideLocal, Prefix: mustPrefix("::ffff:10.0.0.0/104")}, ErrPrefix},
 		{"bad bits", Policy{Port: 1, Side: SideLocal, Prefix: netip.PrefixFrom(netip.MustParseAddr("10.0.0.1"), 33)}, ErrPrefix},
+		{"host bits v4", Policy{Port: 1, Side: SideLocal, Prefix: mustPrefix("10.1.2.3/8")}, ErrPrefix},
+		{"host bits v6", Policy{Port: 1, Side: SideLocal, Prefix: mustPrefix("2001:db8::1/32")}, ErrPrefix},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +45,7 @@ func TestPolicyValidate(t *testing.T) {
 func TestNormalize(t *testing.T) {
 	in := []Policy{
 		{Port: 443, Side: SideBoth},
-		{Port: 80, Side: SideLocal, Prefix: mustPrefix("10.1.2.3/8")},
+		{Port: 80, Side: SideLocal, Prefix: mustPrefix("10.0.0.0/8")},
 		{Port: 80, Side: SideLocal, Prefix: mustPrefix("10.1.0.0/16"), Mode: ModeRequired},
 		{Port: 25, Side: SideRemote, Mode: ModeExclude},
 		{Port: 22, Side: SideLocal, Mode: ModeExclude, Prefix: mustPrefix("2001:db8::/32")},
@@ -80,7 +82,7 @@ func TestNormalize(t *testing.T) {
 	if diff := cmp.Diff(got, got2, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("order depends on input (-fwd +rev):\n%s", diff)
 	}
-	if in[1].Prefix != mustPrefix("10.1.2.3/8") {
+	if in[0] != (Policy{Port: 443, Side: SideBoth}) {
 		t.Error("Normalize modified its input")
 	}
 }
@@ -93,10 +95,13 @@ func TestNormalizeDuplicates(t *testing.T) {
 	}{
 		{"same", []Policy{{Port: 1, Side: SideLocal}, {Port: 1, Side: SideLocal}}, ErrDuplicate},
 		{"both overlaps local", []Policy{{Port: 1, Side: SideBoth}, {Port: 1, Side: SideLocal, Mode: ModeRequired}}, ErrDuplicate},
-		{"same prefix after masking", []Policy{
-			{Port: 1, Side: SideRemote, Prefix: mustPrefix("10.0.0.1/8")},
-			{Port: 1, Side: SideRemote, Mode: ModeExclude, Prefix: mustPrefix("10.9.9.9/8")},
+		{"same prefix", []Policy{
+			{Port: 1, Side: SideRemote, Prefix: mustPrefix("10.0.0.0/8")},
+			{Port: 1, Side: SideRemote, Mode: ModeExclude, Prefix: mustPrefix("10.0.0.0/8")},
 		}, ErrDuplicate},
+		{"host bits refused, not masked", []Policy{
+			{Port: 1, Side: SideRemote, Prefix: mustPrefix("10.0.0.1/8")},
+		}, ErrPrefix},
 		{"local and remote ok", []Policy{{Port: 1, Side: SideLocal}, {Port: 1, Side: SideRemote}}, nil},
 		{"different prefixes ok", []Policy{{Port: 1, Side: SideBoth}, {Port: 1, Side: SideBoth, Prefix: mustPrefix("::/0")}}, nil},
 		{"invalid entry", []Policy{{Port: 1, Side: SideLocal}, {Port: 0, Side: SideLocal}}, ErrPort},
@@ -111,6 +116,46 @@ func TestNormalizeDuplicates(t *testing.T) {
 				t.Fatalf("Normalize = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestNormalizeMessages pins the error text: each part said once.
+func TestNormalizeMessages(t *testing.T) {
+	_, err := Normalize([]Policy{{Port: 22, Side: SideLocal}, {Port: 22, Side: SideBoth, Mode: ModeRequired}})
+	if want := "rules: duplicate rule: both 22 required overlaps local 22 opportunistic (same port and prefix, overlapping sides)"; err == nil || err.Error() != want {
+		t.Errorf("duplicate: %v\nwant %s", err, want)
+	}
+	_, err = Normalize([]Policy{{Port: 22, Side: SideLocal, Prefix: mustPrefix("10.1.2.3/8")}})
+	if want := "rule local 22 10.1.2.3/8 opportunistic: rules: bad address prefix 10.1.2.3/8: host bits set (did you mean 10.0.0.0/8?)"; err == nil || err.Error() != want {
+		t.Errorf("host bits: %v\nwant %s", err, want)
+	}
+}
+
+func TestParsePrefix(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    netip.Prefix
+		wantErr string
+	}{
+		{"10.0.0.0/8", mustPrefix("10.0.0.0/8"), ""},
+		{"2001:db8::/32", mustPrefix("2001:db8::/32"), ""},
+		{"192.0.2.7/32", mustPrefix("192.0.2.7/32"), ""},
+		{"banana", netip.Prefix{}, `rules: bad address prefix "banana": want ADDRESS/BITS, such as 10.0.0.0/8 or 2001:db8::/32`},
+		{"10.0.0.0", netip.Prefix{}, `rules: bad address prefix "10.0.0.0": want ADDRESS/BITS, such as 10.0.0.0/8 or 2001:db8::/32`},
+		{"10.1.2.3/8", netip.Prefix{}, "rules: bad address prefix 10.1.2.3/8: host bits set (did you mean 10.0.0.0/8?)"},
+		{"::ffff:10.0.0.0/104", netip.Prefix{}, "rules: bad address prefix ::ffff:10.0.0.0/104: an IPv4-mapped IPv6 prefix; write it as IPv4"},
+	}
+	for _, tt := range tests {
+		got, err := ParsePrefix(tt.in)
+		if tt.wantErr == "" {
+			if err != nil || got != tt.want {
+				t.Errorf("ParsePrefix(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+			continue
+		}
+		if err == nil || err.Error() != tt.wantErr || !errors.Is(err, ErrPrefix) {
+			t.Errorf("ParsePrefix(%q) error = %v\nwant %s (wrapping ErrPrefix)", tt.in, err, tt.wantErr)
+		}
 	}
 }
 

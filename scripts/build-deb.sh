@@ -5,7 +5,7 @@
 #
 # Prints the path of the .deb on its last line. VERSION (environment) overrides
 # the version taken from `git describe`. The package installs the daemon in
-# /usr/sbin, the tools in /usr/bin, the unit in /lib/systemd/system, man pages,
+# /usr/sbin, the tools in /usr/bin, the units (tcpcryptd.service and the per-namespace template tcpcryptd@.service) in /lib/systemd/system, the documentation in /usr/share/doc/tcpcryptd, man pages,
 # bash completion, /etc/tcpcrypt/tcpcryptd.conf (a conffile), and libtcpcrypt
 # (header, libtcpcrypt.so.0, libtcpcrypt.a, pkg-config file in /usr/lib). It
 # does not enable or start the service.

@@ -55,7 +55,9 @@ step "installing $(basename "$deb")"
 dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i"; }
 
 for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /usr/bin/tcpcryptctl /usr/bin/tcpcryptdump \
-         /lib/systemd/system/tcpcryptd.service /etc/tcpcrypt/tcpcryptd.conf \
+         /lib/systemd/system/tcpcryptd.service '/lib/systemd/system/tcpcryptd@.service' /etc/tcpcrypt/tcpcryptd.conf \
+         /usr/share/doc/tcpcryptd/tcpcryptd.md /usr/share/doc/tcpcryptd/ctl-protocol.md /usr/share/doc/tcpcryptd/operations.md \
+         /usr/share/doc/tcpcryptd/README.md \
          /usr/share/man/man8/tcpcryptd.8.gz /usr/share/man/man8/tcnetstat.8.gz /usr/share/man/man8/tcpcryptctl.8.gz /usr/share/man/man1/tcpcryptdump.1.gz \
          /usr/share/bash-completion/completions/tcpcryptdump \
          /usr/share/bash-completion/completions/tcpcryptd \
@@ -77,12 +79,18 @@ grep -q '"sockopt_errno":"ECONNREFUSED"' "$work/probe-none.json" || fail "libtcp
 if command -v systemd-analyze >/dev/null 2>&1; then
   out=$(systemd-analyze verify /lib/systemd/system/tcpcryptd.service 2>&1) || fail "systemd-analyze verify: $out"
   [ -z "$out" ] || fail "systemd-analyze verify: $out"
+  out=$(systemd-analyze verify /lib/systemd/system/tcpcryptd@test.service 2>&1) || fail "systemd-analyze verify tcpcryptd@test: $out"
+  [ -z "$out" ] || fail "systemd-analyze verify tcpcryptd@test: $out"
 fi
 
 step "tcpcryptd -h"
 /usr/sbin/tcpcryptd -h >"$work/help.txt" 2>&1 || fail "tcpcryptd -h exited $?"
 grep -q -- '--queue' "$work/help.txt" || fail "tcpcryptd -h does not list --queue"
 /usr/sbin/tcpcryptd --version | grep -q "^tcpcryptd " || fail "tcpcryptd --version"
+# The documents -h and the man pages name are installed.
+for d in $(grep -o '/usr/share/doc/tcpcryptd/[a-z-]*\.md' "$work/help.txt"; zcat /usr/share/man/man8/*.8.gz | grep -o '/usr/share/doc/tcpcryptd/[a-z-]*\.md'); do
+  [ -e "$d" ] || fail "$d is named by the help or a man page but not installed"
+done
 
 step "tcnetstat without a daemon fails cleanly"
 set +e
@@ -134,6 +142,7 @@ ip netns exec "$ns" nft list table inet tcpcrypt >/dev/null 2>&1 && fail "table 
 step "dpkg -r"
 dpkg -r tcpcryptd >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -r"; }
 for f in /usr/sbin/tcpcryptd /usr/bin/tcnetstat /usr/bin/tcpcryptdump /lib/systemd/system/tcpcryptd.service \
+         '/lib/systemd/system/tcpcryptd@.service' /usr/share/doc/tcpcryptd/tcpcryptd.md \
          /usr/lib/libtcpcrypt.so.0 /usr/lib/libtcpcrypt.so /usr/include/tcpcrypt/tcpcrypt.h; do
   [ ! -e "$f" ] && [ ! -L "$f" ] || fail "$f still present after dpkg -r"
 done

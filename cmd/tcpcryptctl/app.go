@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/cliutil"
+	"github.com/tcpcryptd/tcpcrypt/rules"
 	"github.com/urfave/cli/v2"
 )
 
@@ -29,6 +31,8 @@ type command struct {
 	addr   string
 	op     string // "rules.list", "rules.add", "rules.del", "status", "sessid", "version"
 	json   bool
+	ports  bool // rules.list: only the distinct ports (for completion)
+	all    bool // status: every counter, zeros too
 	rule   ctl.Rule
 	local  netip.AddrPort
 	remote netip.AddrPort
@@ -50,7 +54,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	// act wraps a function that builds the command from the context.
 	act := func(build func(c *cli.Context, cmd *command) error) cli.ActionFunc {
 		return func(c *cli.Context) error {
-			cmd := command{addr: c.String("address"), json: c.Bool("json")}
+			addr, err := cliutil.ControlAddress(c.String("address"), c.String("netns"))
+			if err != nil {
+				return usageError{err}
+			}
+			cmd := command{addr: addr, json: c.Bool("json")}
 			if err := build(c, &cmd); err != nil {
 				return err
 			}
@@ -69,6 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}),
 		}
 	}
+	cliutil.UseVersionFlag()
 	return &cli.App{
 		Name:      "tcpcryptctl",
 		Usage:     "control tcpcryptd: policy rules, status, session ids",
@@ -78,7 +87,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "address", Aliases: []string{"u"},
 				Usage: "control socket path, or :PORT for the localhost TCP port (read-only) (default: $TCPCRYPT_CTL or " + ctl.DefaultAddress + ")"},
+			cliutil.NetnsFlag(),
 		},
+		// Without a command, or with one that does not exist: a usage error
+		// (exit status 2), not help with status 0.
+		Action:       needCommand,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 		// Errors are reported by runMain; never let cli call os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -88,22 +101,28 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Usage: "list or change the per-port policy rules (changes need root)",
 				Subcommands: []*cli.Command{
 					{
-						Name: "list", Usage: "list the rules", Flags: []cli.Flag{jsonFlag()},
+						Name: "list", Usage: "list the rules", Flags: []cli.Flag{jsonFlag(),
+							// For bash completion of rules del: the ports, one a line.
+							&cli.BoolFlag{Name: "ports", Hidden: true}},
 						Action: act(func(c *cli.Context, cmd *command) error {
 							cmd.op = "rules.list"
+							cmd.ports = c.Bool("ports")
 							return noArgs(c)
 						}),
 					},
 					ruleCmd("add", "add a rule"),
 					ruleCmd("del", "delete a rule (all of port, side, prefix and mode must match)"),
 				},
+				Action:       needCommand,
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 			},
 			{
-				Name: "status", Usage: "show the daemon's status and counters", Flags: []cli.Flag{jsonFlag()},
+				Name: "status", Usage: "show the daemon's status and its non-zero counters",
+				Flags:        []cli.Flag{jsonFlag(), &cli.BoolFlag{Name: "all", Usage: "show every counter, zeros too (--json always has them all)"}},
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 				Action: act(func(c *cli.Context, cmd *command) error {
 					cmd.op = "status"
+					cmd.all = c.Bool("all")
 					return noArgs(c)
 				}),
 			},
@@ -140,6 +159,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
+// needCommand is the Action of a command that only has subcommands: it runs
+// when none or an unknown one is given.
+func needCommand(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("unknown command %q (see %s --help)", c.Args().First(), c.Command.HelpName)
+	}
+	return usagef("missing command (see %s --help)", c.Command.HelpName)
+}
+
 func noArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("unexpected argument %q", c.Args().First())
@@ -172,7 +200,7 @@ func parseRule(c *cli.Context) (ctl.Rule, error) {
 	}
 	r := ctl.Rule{Port: uint16(port), Side: ctl.Side(*side), Mode: ctl.Mode(*mode)}
 	if *prefix != "" {
-		p, err := netip.ParsePrefix(*prefix)
+		p, err := rules.ParsePrefix(*prefix)
 		if err != nil {
 			return ctl.Rule{}, usagef("--prefix: %v", err)
 		}
@@ -200,14 +228,12 @@ func report(err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tcpcryptctl: %v\n", err)
 		return 2
 	case errors.Is(err, ctl.ErrDaemonUnavailable):
-		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(is tcpcryptd running? use -u to give its control address)\n", err)
+		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(is tcpcryptd running? use -u to give its control address, or -n NAME for the daemon of network namespace NAME)\n", err)
 	case errors.Is(err, ctl.ErrForbidden):
 		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(rule changes need root, over the unix socket)\n", err)
 	case errors.Is(err, ctl.ErrNoSession):
 		fmt.Fprintf(stderr, "tcpcryptctl: no session id: the connection is not encrypted "+
 			"(TCP-ENO fell back to plain TCP, or the handshake has not finished)\n  %v\n", err)
-	case errors.Is(err, ctl.ErrNotFound):
-		fmt.Fprintf(stderr, "tcpcryptctl: not found: %v\n", err)
 	default:
 		fmt.Fprintf(stderr, "tcpcryptctl: %v\n", err)
 	}

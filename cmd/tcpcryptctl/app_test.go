@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
+	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -92,9 +95,15 @@ func TestRules(t *testing.T) {
 	if _, errOut, code := exec(t, "-u", path, "rules", "del", "9999"); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("del missing: exit %d %q", code, errOut)
 	}
-	if _, errOut, code := exec(t, "-u", path, "rules", "add", "8080"); code != 1 || !strings.Contains(errOut, "duplicate") {
-		t.Errorf("add duplicate: exit %d %q", code, errOut)
+	// Adding a rule in force exactly succeeds and changes nothing.
+	if out, errOut, code := exec(t, "-u", path, "rules", "add", "8080"); code != 0 || errOut != "" ||
+		out != "exists 8080/local opportunistic (already in force; nothing changed)\n" {
+		t.Errorf("add existing: exit %d out %q err %q", code, out, errOut)
 	}
+	if out, _, _ := exec(t, "-u", path, "rules", "list", "--json"); strings.Count(out, `"port": 8080`) != 1 {
+		t.Errorf("after adding an existing rule: %s", out)
+	}
+
 }
 
 func TestRulesOverTCPForbidden(t *testing.T) {
@@ -136,6 +145,24 @@ counters:
 `
 	if code != 0 || out != want {
 		t.Errorf("status: exit %d stderr %q\n got:\n%s\nwant:\n%s", code, errOut, out, want)
+	}
+	// Zero counters are left out unless --all; --json has them all.
+	b := newBackend()
+	b.StatusValue.Counters["engine_drop_gap"] = 0
+	b.StatusValue.Counters["engine_drop_invalid"] = 0
+	zpath := ctltest.Start(t, ctlserver.Config{Backend: b})
+	out, _, code = exec(t, "-u", zpath, "status")
+	if wantTail := "counters:\n  aborted_bad_tag  1\n  fallback_no_eno  3\n  (2 more are zero; --all shows them)\n"; code != 0 || !strings.HasSuffix(out, wantTail) {
+		t.Errorf("status with zeros: exit %d\n%s\nwant the tail\n%s", code, out, wantTail)
+	}
+	out, _, code = exec(t, "-u", zpath, "status", "--all")
+	if wantTail := "counters:\n  aborted_bad_tag      1\n  engine_drop_gap      0\n  engine_drop_invalid  0\n  fallback_no_eno      3\n"; code != 0 || !strings.HasSuffix(out, wantTail) {
+		t.Errorf("status --all: exit %d\n%s\nwant the tail\n%s", code, out, wantTail)
+	}
+	b.StatusValue.Counters = map[string]uint64{"engine_drop_gap": 0}
+	out, _, _ = exec(t, "-u", zpath, "status")
+	if !strings.HasSuffix(out, "startup check:  failed (raw socket: permission denied)\ncounters:       all zero\n") {
+		t.Errorf("status, all zero:\n%s", out)
 	}
 	out, _, code = exec(t, "-u", path, "status", "--json")
 	var st map[string]any
@@ -215,5 +242,112 @@ func TestUsageAndUnavailable(t *testing.T) {
 		if code != tt.code || !strings.Contains(errOut, tt.stderr) {
 			t.Errorf("%v: exit %d stderr %q; want %d, %q", tt.args, code, errOut, tt.code, tt.stderr)
 		}
+	}
+}
+
+// TestUsageExitStatus: every usage error exits 2 with one message naming
+// the problem once; -V and --version print the version; -v is no flag here
+// (it is --verbose in tcpcryptd).
+func TestUsageExitStatus(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "nobody")
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{nil, 2, "", "tcpcryptctl: missing command (see tcpcryptctl --help)\n"},
+		{[]string{"bogus"}, 2, "", "tcpcryptctl: unknown command \"bogus\" (see tcpcryptctl --help)\n"},
+		{[]string{"rules"}, 2, "", "tcpcryptctl: missing command (see tcpcryptctl rules --help)\n"},
+		{[]string{"rules", "bogus"}, 2, "", "tcpcryptctl: unknown command \"bogus\" (see tcpcryptctl rules --help)\n"},
+		{[]string{"--bogus", "status"}, 2, "", "tcpcryptctl: flag provided but not defined: -bogus\n"},
+		{[]string{"-v", "status"}, 2, "", "tcpcryptctl: flag provided but not defined: -v\n"},
+		{[]string{"-V"}, 0, "tcpcryptctl version dev\n", ""},
+		{[]string{"--version"}, 0, "tcpcryptctl version dev\n", ""},
+		{[]string{"-u", absent, "rules", "add", "22", "--prefix", "banana"}, 2, "",
+			"tcpcryptctl: --prefix: rules: bad address prefix \"banana\": want ADDRESS/BITS, such as 10.0.0.0/8 or 2001:db8::/32\n"},
+		{[]string{"-u", absent, "rules", "add", "22", "--prefix", "10.1.2.3/8"}, 2, "",
+			"tcpcryptctl: --prefix: rules: bad address prefix 10.1.2.3/8: host bits set (did you mean 10.0.0.0/8?)\n"},
+		{[]string{"-n", "../etc", "status"}, 2, "",
+			"tcpcryptctl: bad network namespace name \"../etc\": want the name of a file in /run/netns\n"},
+		{[]string{"-n", "blue", "-u", absent, "status"}, 2, "", "tcpcryptctl: --address and --netns exclude each other\n"},
+	}
+	for _, tt := range tests {
+		out, errOut, code := exec(t, tt.args...)
+		if code != tt.code || out != tt.stdout || errOut != tt.stderr {
+			t.Errorf("%q: exit %d\nstdout %q\nstderr %q\nwant %d, %q, %q", tt.args, code, out, errOut, tt.code, tt.stdout, tt.stderr)
+		}
+	}
+}
+
+// TestNetnsAddress: -n NAME dials the socket of tcpcryptd@NAME.service.
+func TestNetnsAddress(t *testing.T) {
+	_, errOut, code := exec(t, "-n", "tcpcrypt-test-none", "status")
+	if code != 1 || !strings.Contains(errOut, "/run/tcpcrypt/tcpcrypt-test-none/ctl") {
+		t.Errorf("-n: exit %d, %q; want 1 naming /run/tcpcrypt/tcpcrypt-test-none/ctl", code, errOut)
+	}
+}
+
+// overlapBackend refuses every rule change, as the daemon refuses a rule
+// that overlaps one in force.
+type overlapBackend struct{ *ctltest.Backend }
+
+func (overlapBackend) AddRule(context.Context, ctl.Rule) error {
+	return fmt.Errorf("%w: rules: duplicate rule", ctl.ErrBadRequest)
+}
+
+// TestAddOverlappingRefused: only an identical rule counts as existing.
+func TestAddOverlappingRefused(t *testing.T) {
+	testenv.RequireRoot(t, "rule changes need root on the unix socket")
+	path := ctltest.Start(t, ctlserver.Config{Backend: overlapBackend{newBackend()}})
+	if out, errOut, code := exec(t, "-u", path, "rules", "add", "443", "--mode", "required"); code != 1 || out != "" || !strings.Contains(errOut, "duplicate rule") {
+		t.Errorf("overlapping add: exit %d out %q err %q", code, out, errOut)
+	}
+	if out, _, code := exec(t, "-u", path, "rules", "add", "443"); code != 0 || !strings.HasPrefix(out, "exists 443/local opportunistic") {
+		t.Errorf("identical add: exit %d out %q", code, out)
+	}
+}
+
+// TestRulesListPorts: the hidden --ports flag that completion uses prints
+// the distinct ports of the rules, one a line.
+func TestRulesListPorts(t *testing.T) {
+	b := newBackend()
+	b.RuleList = append(b.RuleList, ctl.Rule{Port: 25, Side: ctl.SideLocal, Mode: ctl.ModeExclude})
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
+	out, errOut, code := exec(t, "-u", path, "rules", "list", "--ports")
+	if code != 0 || out != "25\n443\n" {
+		t.Errorf("rules list --ports: exit %d out %q err %q", code, out, errOut)
+	}
+}
+
+// TestCompletionRulesDel: bash completion of "rules del" offers the ports
+// the program lists, asking with the global options typed so far.
+func TestCompletionRulesDel(t *testing.T) {
+	bash, err := osexec.LookPath("bash")
+	if err != nil {
+		testenv.Skip(t, "bash not found")
+	}
+	dir := t.TempDir()
+	stub := filepath.Join(dir, "tcpcryptctl")
+	argsFile := filepath.Join(dir, "args")
+	script := "#!/bin/sh\necho \"$@\" > " + argsFile + "\nprintf '22\\n443\\n8080\\n'\n"
+	if err := os.WriteFile(stub, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog := `source ../../completion/tcpcryptctl
+COMP_WORDS=(` + stub + ` -u /x/ctl rules del 4); COMP_CWORD=5
+_tcpcryptctl; echo "${COMPREPLY[*]}"
+COMP_WORDS=(` + stub + ` rules del --); COMP_CWORD=3
+_tcpcryptctl; echo "${COMPREPLY[*]}"`
+	out, err := osexec.Command(bash, "-c", prog).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	if want := "443\n--side --prefix --mode --help\n"; string(out) != want {
+		t.Errorf("completions %q, want %q", out, want)
+	}
+	args, _ := os.ReadFile(argsFile)
+	if string(args) != "-u /x/ctl rules list --ports\n" {
+		t.Errorf("completion ran the program with %q", args)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -39,8 +40,9 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		if cmd.json {
 			return writeJSON(w, st)
 		}
-		return writeStatus(w, st)
+		return writeStatus(w, st, cmd.all)
 	case "sessid":
+		// The client's error names the connection already.
 		conn, err := c.SessionIDFor(ctx, cmd.local, cmd.remote)
 		if err != nil {
 			return err // the daemon's message names the connection
@@ -55,6 +57,9 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if cmd.ports {
+			return writePorts(w, rules)
+		}
 		if cmd.json {
 			if rules == nil {
 				rules = []ctl.Rule{}
@@ -64,6 +69,13 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		return writeRules(w, rules)
 	case "rules.add":
 		if err := c.AddRule(ctx, cmd.rule); err != nil {
+			// Adding a rule that is already in force, exactly, succeeds
+			// (scripts need not parse the message); an overlapping but
+			// different rule is still refused.
+			if errors.Is(err, ctl.ErrBadRequest) && ruleExists(ctx, c, cmd.rule) {
+				_, err := fmt.Fprintf(w, "exists %s (already in force; nothing changed)\n", cmd.rule)
+				return err
+			}
 			return err
 		}
 		_, err := fmt.Fprintf(w, "added %s\n", cmd.rule)
@@ -78,10 +90,37 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 	return usagef("unknown command %q", cmd.op)
 }
 
+// ruleExists reports whether the daemon lists a rule equal to r in port,
+// side, prefix and mode.
+func ruleExists(ctx context.Context, c *ctl.Client, r ctl.Rule) bool {
+	list, err := c.Rules(ctx)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(list, func(x ctl.Rule) bool {
+		return x.Port == r.Port && x.Side == r.Side && x.Prefix == r.Prefix && x.Mode == r.Mode
+	})
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writePorts prints the distinct ports of rules, one a line, in order.
+func writePorts(w io.Writer, rules []ctl.Rule) error {
+	ports := make([]uint16, 0, len(rules))
+	for _, r := range rules {
+		ports = append(ports, r.Port)
+	}
+	slices.Sort(ports)
+	for _, p := range slices.Compact(ports) {
+		if _, err := fmt.Fprintln(w, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func writeRules(w io.Writer, rules []ctl.Rule) error {
@@ -97,7 +136,9 @@ func writeRules(w io.Writer, rules []ctl.Rule) error {
 	return tw.Flush()
 }
 
-func writeStatus(w io.Writer, st ctl.Status) error {
+// writeStatus prints st for a person: the counters that are not zero, or
+// all of them with all, and how many zeros were left out.
+func writeStatus(w io.Writer, st ctl.Status, all bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	queues := make([]string, len(st.Queues))
 	for i, q := range st.Queues {
@@ -124,17 +165,30 @@ func writeStatus(w io.Writer, st ctl.Status) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(st.Counters) == 0 {
-		return nil
-	}
-	fmt.Fprintln(w, "counters:")
 	names := make([]string, 0, len(st.Counters))
-	for n := range st.Counters {
+	zeros := 0
+	for n, v := range st.Counters {
+		if v == 0 && !all {
+			zeros++
+			continue
+		}
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	switch {
+	case len(names) > 0:
+		fmt.Fprintln(w, "counters:")
+	case zeros > 0:
+		fmt.Fprintln(w, "counters:       all zero")
+	}
 	for _, n := range names {
 		fmt.Fprintf(tw, "  %s\t%d\n", n, st.Counters[n])
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if zeros > 0 && len(names) > 0 {
+		fmt.Fprintf(w, "  (%d more are zero; --all shows them)\n", zeros)
+	}
+	return nil
 }

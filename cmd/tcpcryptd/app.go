@@ -17,6 +17,10 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/rules"
 )
 
+// docDir is where the packages install the documentation (docs/ in the
+// source tree).
+const docDir = "/usr/share/doc/tcpcryptd"
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
@@ -63,7 +67,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "check-listen", Usage: "run a check server on `ADDR` (ip:port or :port) that tells clients their session id"},
 		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at http://`ADDR`/metrics (ip:port or :port, e.g. 127.0.0.1:9464)"},
 		&cli.BoolFlag{Name: "pprof", DisableDefaultText: true, Usage: "also serve Go runtime profiles (net/http/pprof) under /debug/pprof/ on the --metrics address, for profiling the daemon"},
-		&cli.BoolFlag{Name: "version", DisableDefaultText: true, Usage: "print the version and exit"},
+		&cli.BoolFlag{Name: "version", Aliases: []string{"V"}, DisableDefaultText: true, Usage: "print the version and exit (-v is --verbose)"},
 	}
 }
 
@@ -77,7 +81,7 @@ func newApp(args []string, stdout, stderr io.Writer, run runFunc) *cli.App {
 		Description: "Runs as root. Takes the segments of the covered ports from NFQUEUE and encrypts them\n" +
 			"whenever the peer speaks tcpcrypt. Rules come from --rule, the config file and the state\n" +
 			"file (tcpcryptctl rules add). SIGHUP re-reads the config and state files; SIGTERM stops.\n" +
-			"See docs/tcpcryptd.md.",
+			"See tcpcryptd(8) and " + docDir + "/tcpcryptd.md.",
 		Version:                version,
 		HideVersion:            true,
 		HideHelpCommand:        true,
@@ -121,6 +125,7 @@ func buildConfig(c *cli.Context) (daemon.Config, error) {
 			}
 			if kv[0] == "rule" && !fileRules {
 				cfg.Rules, fileRules = nil, true
+				cfg.RulesFrom = path
 			}
 			if err := cfg.Set(kv[0], kv[1]); err != nil {
 				return cfg, err
@@ -139,7 +144,7 @@ func buildConfig(c *cli.Context) (daemon.Config, error) {
 		case "verbose":
 			err = cfg.Set(key, fmt.Sprint(c.Count("verbose")))
 		case "rule":
-			cfg.Rules = nil
+			cfg.Rules, cfg.RulesFrom = nil, daemon.SourceCommandLine
 			for _, r := range c.StringSlice("rule") {
 				if err = cfg.Set(key, r); err != nil {
 					break
@@ -172,16 +177,28 @@ func loadConfig(ctx context.Context, args []string) (daemon.Config, error) {
 	return got, nil
 }
 
-// newLogger is the daemon's logger: text on stderr at the level -v chose.
+// newLogger is the daemon's logger: text on stderr at the level -v chose:
+// warnings, errors and the NOTICE milestones (daemon.LevelNotice) by default,
+// info with -v, debug (per-connection lines) with -vv.
 func newLogger(w io.Writer, verbosity int) *slog.Logger {
-	level := slog.LevelWarn
+	level := daemon.LevelNotice
 	switch {
 	case verbosity >= 2:
 		level = slog.LevelDebug
 	case verbosity == 1:
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: noticeName}))
+}
+
+// noticeName prints daemon.LevelNotice as NOTICE rather than slog's INFO+2.
+func noticeName(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey {
+		if l, ok := a.Value.Any().(slog.Level); ok && l == daemon.LevelNotice {
+			a.Value = slog.StringValue("NOTICE")
+		}
+	}
+	return a
 }
 
 // runDaemon is the real runFunc: it wires signals and runs the daemon.

@@ -143,7 +143,8 @@ func TestConfigFile(t *testing.T) {
 	if code != 0 || cfg == nil {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if cfg.QueueNum != 100 || cfg.QueueCount != 2 || len(cfg.Rules) != 2 || cfg.Verbosity != 1 || cfg.FailOpen || cfg.Workers != 2 {
+	if cfg.QueueNum != 100 || cfg.QueueCount != 2 || len(cfg.Rules) != 2 || cfg.Verbosity != 1 || cfg.FailOpen || cfg.Workers != 2 ||
+		cfg.RulesFrom != path {
 		t.Errorf("from file: %+v", cfg)
 	}
 	// Options override the file; --rule replaces the file's rules.
@@ -152,7 +153,7 @@ func TestConfigFile(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	if cfg.QueueNum != 7 || cfg.QueueCount != 2 || len(cfg.Rules) != 1 || cfg.Rules[0].Port != 80 ||
-		!cfg.FailOpen || cfg.Verbosity != 2 || cfg.Workers != 2 {
+		!cfg.FailOpen || cfg.Verbosity != 2 || cfg.Workers != 2 || cfg.RulesFrom != daemon.SourceCommandLine {
 		t.Errorf("overridden: %+v", cfg)
 	}
 	os.WriteFile(path, []byte("queue = 1\nspeed = 3\n"), 0o600)
@@ -169,12 +170,20 @@ func TestConfigFile(t *testing.T) {
 }
 
 func TestVersionAndExitCodes(t *testing.T) {
-	code, out, _, cfg := capture(t, "--version")
-	if code != 0 || cfg != nil || !strings.Contains(out, "tcpcryptd "+version) {
-		t.Errorf("--version: %d %q", code, out)
+	for _, v := range []string{"--version", "-V"} {
+		code, out, _, cfg := capture(t, v)
+		if code != 0 || cfg != nil || out != "tcpcryptd "+version+"\n" {
+			t.Errorf("%s: %d %q", v, code, out)
+		}
+	}
+	for _, args := range [][]string{{"bogus"}, {"--bogus"}, {"--rule", "22@banana"}} {
+		code, _, errOut, cfg := capture(t, args...)
+		if code != 2 || cfg != nil || !strings.HasSuffix(errOut, "\n(see tcpcryptd --help)\n") {
+			t.Errorf("%q: exit %d, %q; want 2 and a usage message", args, code, errOut)
+		}
 	}
 	var errb bytes.Buffer
-	code = runMain(context.Background(), []string{"tcpcryptd"}, io.Discard, &errb,
+	code := runMain(context.Background(), []string{"tcpcryptd"}, io.Discard, &errb,
 		func(context.Context, daemon.Config, []string, io.Writer) error { return daemon.ErrPrivilege })
 	if code != 1 || !strings.Contains(errb.String(), "must run as root") {
 		t.Errorf("daemon failure: exit %d, %q", code, errb.String())
@@ -194,8 +203,9 @@ func TestNewLogger(t *testing.T) {
 		l.Info("hello")
 		l.Debug("dbg")
 		l.Warn("warn")
+		l.Log(context.Background(), daemon.LevelNotice, "ready")
 		if strings.Contains(b.String(), "hello") != wantInfo || strings.Contains(b.String(), "dbg") != (v >= 2) ||
-			!strings.Contains(b.String(), "warn") {
+			!strings.Contains(b.String(), "warn") || !strings.Contains(b.String(), "level=NOTICE msg=ready") {
 			t.Errorf("verbosity %d logged %q", v, b.String())
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tcpcryptd/tcpcrypt/internal/cliutil"
 	"github.com/tcpcryptd/tcpcrypt/internal/cryptdump"
 	"github.com/tcpcryptd/tcpcrypt/internal/pcapio"
 )
@@ -39,6 +40,7 @@ var errViolations = errors.New("violations found")
 
 // newApp builds the command line; its Action calls run.
 func newApp(stdout, stderr io.Writer) *cli.App {
+	cliutil.UseVersionFlag()
 	return &cli.App{
 		Name:      "tcpcryptdump",
 		Usage:     "decrypt and verify tcpcrypt connections in a packet capture",

@@ -133,8 +133,17 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and a message", args, code, errOut)
 		}
 	}
-	if code, out, _ := runCmd(t, "--version"); code != 0 || !strings.Contains(out, version) {
-		t.Errorf("--version: exit %d, %q", code, out)
+	for _, v := range []string{"--version", "-V"} {
+		if code, out, _ := runCmd(t, v); code != 0 || out != "tcpcryptdump version "+version+"\n" {
+			t.Errorf("%s: exit %d, %q", v, code, out)
+		}
+	}
+	// -v is --verbose in tcpcryptd, so it is no version flag here.
+	if code, _, errOut := runCmd(t, "-v"); code != 2 || errOut != "tcpcryptdump: flag provided but not defined: -v\n" {
+		t.Errorf("-v: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t); code != 2 || errOut != "tcpcryptdump: no capture given (-r CAPTURE)\n" {
+		t.Errorf("no arguments: exit %d, %q", code, errOut)
 	}
 	p := filepath.Join(t.TempDir(), "junk")
 	if err := os.WriteFile(p, []byte("not a capture at all"), 0o600); err != nil {

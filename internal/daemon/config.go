@@ -62,6 +62,10 @@ type Config struct {
 	// Rules are the configured rules (setting "rule", repeatable:
 	// PORT[:SIDE][:MODE][@PREFIX]).
 	Rules []rules.Policy
+	// RulesFrom says where Rules came from: "" or SourceCommandLine for
+	// --rule, or the configuration file's path (the command line's --rule
+	// replaces the file's rules, so they never mix). See RulesWithSource.
+	RulesFrom string
 	// Workers is the number of queues, and so of engines, when "queue" is
 	// a single number (setting "workers"; 0: one per CPU). With a queue
 	// range it must be 0 or the range's length.
@@ -166,11 +170,12 @@ func (c *Config) Set(key, value string) error {
 		}
 		c.StateFile = value
 	case "rule":
-		var p rules.Policy
-		p, err = ParseRule(value)
-		if err == nil {
-			c.Rules = append(c.Rules, p)
+		// ParseRule's errors name the rule and wrap ErrUsage already.
+		p, err := ParseRule(value)
+		if err != nil {
+			return err
 		}
+		c.Rules = append(c.Rules, p)
 	case "workers":
 		c.Workers, err = parseCount(value, 1024)
 	case "fail-open", "fail-closed":
@@ -234,7 +239,7 @@ func (c *Config) Validate() error {
 			ErrUsage, c.Workers, c.QueueCount, c.QueueNum, int(c.QueueNum)+int(c.QueueCount)-1)
 	}
 	if _, err := rules.Normalize(c.Rules); err != nil {
-		return fmt.Errorf("%w: rules: %w", ErrUsage, err)
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if c.StateFile == "" {
 		return fmt.Errorf("%w: state: empty path", ErrUsage)
@@ -292,11 +297,11 @@ func ParseRule(s string) (rules.Policy, error) {
 		}
 	}
 	if hasPfx {
-		pp, err := netip.ParsePrefix(pfx)
+		pp, err := rules.ParsePrefix(pfx)
 		if err != nil {
 			return p, fmt.Errorf("%w: rule %q: %w", ErrUsage, s, err)
 		}
-		p.Prefix = pp.Masked()
+		p.Prefix = pp
 	}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("%w: rule %q: %w", ErrUsage, s, err)

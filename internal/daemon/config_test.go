@@ -28,7 +28,8 @@ func TestParseRule(t *testing.T) {
 		{in: "443:both:required", want: rules.Policy{Port: 443, Side: rules.SideBoth, Mode: rules.ModeRequired}},
 		{in: "25:exclude", want: rules.Policy{Port: 25, Side: rules.SideLocal, Mode: rules.ModeExclude}},
 		{in: "25:required:remote", want: rules.Policy{Port: 25, Side: rules.SideRemote, Mode: rules.ModeRequired}},
-		{in: "80:local:opportunistic@10.1.2.3/8", want: rules.Policy{Port: 80, Side: rules.SideLocal, Prefix: pfx("10.0.0.0/8")}},
+		{in: "80:local:opportunistic@10.0.0.0/8", want: rules.Policy{Port: 80, Side: rules.SideLocal, Prefix: pfx("10.0.0.0/8")}},
+		{in: "80:local:opportunistic@10.1.2.3/8", wantErr: true}, // host bits: refused, as everywhere
 		{in: "80:remote@2001:db8::/32", want: rules.Policy{Port: 80, Side: rules.SideRemote, Prefix: pfx("2001:db8::/32")}},
 		{in: " 22 ", want: rules.Policy{Port: 22, Side: rules.SideLocal}},
 		{in: "", wantErr: true},
@@ -223,6 +224,19 @@ teps = x25519, p256
 		_, err := parseFileBytes("t.conf", []byte(b.text))
 		if err == nil || !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), b.wantSub) {
 			t.Errorf("parse %q: err %v, want ErrUsage containing %q", b.text, err, b.wantSub)
+		}
+	}
+	// Each part of a message said once (file and line, setting, reason).
+	exact := []struct{ text, want string }{
+		{"\n\nrule = 99999\n", `t.conf:3: bad setting: rule "99999": port must be 1..65535`},
+		{"rule = 22@banana\n", `t.conf:1: bad setting: rule "22@banana": rules: bad address prefix "banana": want ADDRESS/BITS, such as 10.0.0.0/8 or 2001:db8::/32`},
+		{"rule = 22@10.1.2.3/8\n", `t.conf:1: bad setting: rule "22@10.1.2.3/8": rules: bad address prefix 10.1.2.3/8: host bits set (did you mean 10.0.0.0/8?)`},
+		{"workers = -1\n", `t.conf:1: bad setting: workers "-1": want a number 0..1024`},
+	}
+	for _, e := range exact {
+		_, err := parseFileBytes("t.conf", []byte(e.text))
+		if err == nil || err.Error() != e.want {
+			t.Errorf("parse %q:\n got %v\nwant %s", e.text, err, e.want)
 		}
 	}
 	if _, err := ParseFile(filepath.Join(t.TempDir(), "missing")); err == nil {

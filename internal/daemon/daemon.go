@@ -31,6 +31,11 @@ const (
 	cacheTTL  = time.Hour
 )
 
+// LevelNotice is the level of the few milestone lines an operator wants at
+// the default verbosity (ready, stopped, a reload's result): above info,
+// below warn. cmd/tcpcryptd logs it by default and prints it as NOTICE.
+const LevelNotice = slog.LevelInfo + 2
+
 // Options are Run's inputs.
 type Options struct {
 	// Config is the configuration at start.
@@ -209,82 +214,127 @@ func (d *Daemon) checkResult() ctl.Check {
 }
 
 // Run runs the daemon until ctx is cancelled (SIGTERM, SIGINT), then cleans
-// up: the control server stops accepting, the table is removed, the queue
-// readers stop. It returns nil after a clean shutdown, and an error when
-// start-up fails or the queue readers fail.
+// up: the control server stops accepting, the encrypted connections are
+// reset, the table is removed, the queue readers stop. It returns nil after
+// a clean shutdown, and an error when start-up fails or the queue readers
+// fail. It is start, serve and stop in turn.
 func Run(ctx context.Context, opts Options) error {
+	r, err := start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return r.stop(r.serve(ctx, opts))
+}
+
+// running is a started daemon: what start acquired, for serve and stop.
+type running struct {
+	d       *Daemon
+	log     *slog.Logger
+	cfg     Config
+	disp    *nfq.Dispatcher
+	nfqDone chan error // the queue readers' result
+	// undo releases what start acquired, in reverse order (see release).
+	undo []func() error
+	// stopServers stops the control, metrics and check servers and waits
+	// for them (nil until they run; safe to call twice).
+	stopServers func()
+}
+
+// push records a release step for stop (or for a failed start).
+func (r *running) push(fn func() error) { r.undo = append(r.undo, fn) }
+
+// release runs the undo steps, last acquired first, and joins their errors.
+func (r *running) release() error {
+	if r.stopServers != nil {
+		r.stopServers()
+	}
+	var errs []error
+	for i := len(r.undo) - 1; i >= 0; i-- {
+		errs = append(errs, r.undo[i]())
+	}
+	r.undo = nil
+	return errors.Join(errs...)
+}
+
+// fail releases what a failed start acquired and returns err with any
+// release errors.
+func (r *running) fail(err error) error {
+	return errors.Join(err, r.release())
+}
+
+// start checks the configuration and acquires everything in order: the
+// instance and state-file locks, the watchdog, the key log, the state file's
+// rules, the nftables connection (clearing a previous instance's table with
+// restart safety), the guard, the queue readers, the table, the control,
+// metrics and check servers, and finally runs the start-up check and
+// reports ready. On failure it releases what it had acquired.
+func start(ctx context.Context, opts Options) (*running, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := opts.Config
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkPrivileges(); err != nil {
-		return err
+		return nil, err
 	}
+	r := &running{log: log, cfg: cfg}
 	lock, err := lockInstance()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer lock.release()
-	// systemd (Type=notify): keep-alive pings while Run runs; no-ops
-	// without $NOTIFY_SOCKET.
+	r.push(func() error { lock.release(); return nil })
+	unlockState, err := lockStateFile(cfg.StateFile, log)
+	if err != nil {
+		return nil, r.fail(err)
+	}
+	r.push(func() error { unlockState(); return nil })
+	// systemd (Type=notify): keep-alive pings while the daemon runs;
+	// no-ops without $NOTIFY_SOCKET.
 	stopWatchdog, err := sdnotify.StartWatchdog(func(err error) { log.Warn("watchdog ping failed", "err", err) })
 	if err != nil {
 		log.Warn("ignoring the watchdog setting", "err", err)
 	}
-	defer stopWatchdog()
+	r.push(func() error { stopWatchdog(); return nil })
 	d := newDaemon(cfg, log)
+	r.d = d
 	log.Info("tcpcryptd starting", "version", cfg.Version, "pid", os.Getpid(),
-		"queues", fmt.Sprint(cfg.queues()), "fail_open", cfg.FailOpen)
+		"queues", fmt.Sprint(cfg.queues()), "when_stopped", whenStopped(cfg.FailOpen))
 
 	// Catch a bad engine configuration before touching the kernel.
 	cache := crypto.NewCache(cacheSize, nil, cacheTTL)
 	if _, err := engine.New(d.engineConfig(cfg, cache)); err != nil {
-		return fmt.Errorf("engine configuration: %w", err)
+		return nil, r.fail(fmt.Errorf("engine configuration: %w", err))
 	}
 	if cfg.KeyLog != "" {
 		kl, err := OpenKeyLog(cfg.KeyLog)
 		if err != nil {
-			return err
+			return nil, r.fail(err)
 		}
 		d.keylog = kl
-		defer kl.Close()
+		r.push(kl.Close)
 		log.Warn("KEY LOG ENABLED: the secrets of every encrypted connection (TCPCRYPT_ES and TCPCRYPT_SS lines) "+
 			"are appended to the key log; anyone who can read it can decrypt those connections", "file", cfg.KeyLog)
 	}
 
-	st, err := LoadState(cfg.StateFile)
+	m, err := r.loadRules()
 	if err != nil {
-		return err
+		return nil, r.fail(err)
 	}
-	d.stateRules = st
-	if cfg.CheckListen != "" {
-		d.internal = checkListenRule(cfg, d.effectiveLocked())
-	}
-	m, err := NewMatcher(d.effectiveLocked())
-	if err != nil {
-		return fmt.Errorf("rules (configuration and %s together): %w", cfg.StateFile, err)
-	}
-	log.Info("rules loaded", "configured", len(cfg.Rules), "state_file", cfg.StateFile, "from_state", len(st))
-	if len(cfg.Rules)+len(st) == 0 {
-		log.Warn("no rules: no port is covered; add some with --rule or tcpcryptctl rules add")
-	}
-
 	// One lasting netlink socket: the guard adds and removes a set element
 	// per encrypted connection, and a socket per change would cost more
 	// than the change.
 	conn, err := nftables.New(nftables.AsLasting())
 	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+		return nil, r.fail(fmt.Errorf("nftables: %w", err))
 	}
-	defer func() { _ = conn.CloseLasting() }()
+	r.push(func() error { _ = conn.CloseLasting(); return nil })
 	mgr := rules.NewManager(conn, log)
 	stale, err := staleTable(conn)
 	if err != nil {
-		return err
+		return nil, r.fail(err)
 	}
 	if stale {
 		log.Warn("found table inet " + rules.TableName + " of a previous instance that did not exit cleanly")
@@ -293,7 +343,7 @@ func Run(ctx context.Context, opts Options) error {
 		// dropped), then remove it.
 		_ = restartSafety(log, conn, m)
 		if err := mgr.Remove(); err != nil {
-			return err
+			return nil, r.fail(err)
 		}
 	}
 
@@ -301,13 +351,74 @@ func Run(ctx context.Context, opts Options) error {
 	d.guard = g
 	gctx, gcancel := context.WithCancel(context.Background())
 	go g.run(gctx)
-	defer func() { gcancel(); <-g.done }()
+	r.push(func() error { gcancel(); <-g.done; return nil })
+	if err := r.startQueues(g, cache); err != nil {
+		return nil, r.fail(err)
+	}
+
+	d.mu.Lock()
+	d.table = mgr
+	err = d.applyLocked()
+	d.mu.Unlock()
+	if err != nil {
+		return nil, r.fail(err)
+	}
+	// From here on, every exit removes the table.
+	r.push(func() error {
+		if err := mgr.Remove(); err != nil {
+			log.Error("could not remove the nftables table", "err", err)
+			return err
+		}
+		return nil
+	})
+	if err := r.startServers(); err != nil {
+		return nil, r.fail(err)
+	}
+
+	d.startupCheck(ctx, cfg)
+	n := len(cfg.Rules) + len(d.stateRules)
+	log.Log(context.Background(), LevelNotice, "ready", "rules", n, "queues", fmt.Sprint(cfg.queues()),
+		"control", cfg.Control, "previous_instance", stale)
+	// READY=1 only now: rules installed, queues bound, check done.
+	if err := sdnotify.Ready(fmt.Sprintf("ready: %d rules, queues %v, start-up check %s",
+		n, cfg.queues(), d.checkResult().Result)); err != nil {
+		log.Warn("could not notify the service manager", "err", err)
+	}
+	return r, nil
+}
+
+// loadRules reads the state file and checks the rules in force together;
+// the returned matcher is what restart safety uses.
+func (r *running) loadRules() (*Matcher, error) {
+	d, cfg, log := r.d, r.cfg, r.log
+	st, err := LoadState(cfg.StateFile)
+	if err != nil {
+		return nil, err
+	}
+	d.stateRules = st
+	if cfg.CheckListen != "" {
+		d.internal = checkListenRule(cfg, d.effectiveLocked())
+	}
+	m, err := NewMatcher(d.effectiveLocked())
+	if err != nil {
+		return nil, fmt.Errorf("rules (configuration and %s together): %w", cfg.StateFile, err)
+	}
+	log.Info("rules loaded", "configured", len(cfg.Rules), "state_file", cfg.StateFile, "from_state", len(st))
+	if len(cfg.Rules)+len(st) == 0 {
+		log.Warn("no rules: no port is covered; add some with --rule or tcpcryptctl rules add")
+	}
+	return m, nil
+}
+
+// startQueues opens the queues and starts their readers and workers.
+func (r *running) startQueues(g *guard, cache *crypto.Cache) error {
+	d, cfg := r.d, r.cfg
 	disp, err := nfq.Open(nfq.Config{
 		QueueNum:   cfg.QueueNum,
 		QueueCount: cfg.QueueCount,
 		Mark:       d.rcfg.Mark,
 		PeerMark:   d.rcfg.PeerMark,
-		Logger:     log,
+		Logger:     r.log,
 		Guard:      g,
 		NewEngine: func(int) (nfq.Engine, error) {
 			return engine.New(d.engineConfig(cfg, cache))
@@ -316,107 +427,99 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	d.disp = disp
+	d.disp, r.disp = disp, disp
 	nctx, ncancel := context.WithCancel(context.Background())
-	defer ncancel()
-	nfqDone := make(chan error, 1)
-	go func() { nfqDone <- disp.Run(nctx) }()
-	stopNFQ := func() error {
+	r.nfqDone = make(chan error, 1)
+	go func() { r.nfqDone <- disp.Run(nctx) }()
+	r.push(func() error {
 		ncancel()
-		return <-nfqDone
-	}
+		return <-r.nfqDone
+	})
+	return nil
+}
 
-	d.mu.Lock()
-	d.table = mgr
-	err = d.applyLocked()
-	d.mu.Unlock()
-	if err != nil {
-		return errors.Join(err, stopNFQ())
-	}
-	// From here on, every exit removes the table first.
-	removeTable := func() error {
-		if err := mgr.Remove(); err != nil {
-			log.Error("could not remove the nftables table", "err", err)
-			return err
-		}
-		return nil
-	}
-
+// startServers starts the control server and, when configured, the metrics
+// and check servers.
+func (r *running) startServers() error {
+	d, cfg, log := r.d, r.cfg, r.log
 	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: backend{d}, DaemonVersion: cfg.Version, Logger: log})
 	if err == nil {
 		err = srv.Listen(cfg.Control)
 	}
+	if errors.Is(err, ctlserver.ErrInUse) {
+		return fmt.Errorf("control socket %s is taken by another daemon (one per network namespace is allowed, "+
+			"so probably one in another namespace): give each its own --control and --state, "+
+			"as tcpcryptd@NAME.service does: %w", cfg.Control, err)
+	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("control socket: %w", err), removeTable(), stopNFQ())
+		return fmt.Errorf("control socket: %w", err)
 	}
 	sctx, scancel := context.WithCancel(context.Background())
-	defer scancel()
 	var wg sync.WaitGroup
+	r.stopServers = func() { scancel(); wg.Wait() }
 	wg.Go(func() { _ = srv.Serve(sctx) })
 	log.Info("control server listening", "address", cfg.Control)
 
 	if cfg.Metrics != "" {
-		ms, err := listenMetrics(cfg, disp, d.events.handshakes, d.budget, log)
+		ms, err := listenMetrics(cfg, r.disp, d.events.handshakes, d.budget, log)
 		if err != nil {
-			scancel()
-			wg.Wait()
-			return errors.Join(err, removeTable(), stopNFQ())
+			return err
 		}
 		wg.Go(func() { _ = ms.Serve(sctx) })
 		log.Info("metrics server listening", "address", ms.Addr().String())
 	}
-
 	if cfg.CheckListen != "" {
 		cs, err := d.listenCheckServer(cfg.CheckListen)
 		if err != nil {
-			scancel()
-			wg.Wait()
-			return errors.Join(err, removeTable(), stopNFQ())
+			return err
 		}
 		wg.Go(func() { cs.serve(sctx) })
 	}
+	return nil
+}
 
-	d.startupCheck(ctx, cfg)
-	log.Info("ready", "rules", len(cfg.Rules)+len(st), "queues", fmt.Sprint(cfg.queues()),
-		"control", cfg.Control, "previous_instance", stale)
-	// READY=1 only now: rules installed, queues bound, check done.
-	if err := sdnotify.Ready(fmt.Sprintf("ready: %d rules, queues %v, start-up check %s",
-		len(cfg.Rules)+len(st), cfg.queues(), d.checkResult().Result)); err != nil {
-		log.Warn("could not notify the service manager", "err", err)
-	}
-
-	var runErr error
-loop:
+// serve waits for the end (ctx cancelled, or the queue readers failing) and
+// reloads on SIGHUP meanwhile. Its error is the queue readers' failure.
+func (r *running) serve(ctx context.Context, opts Options) error {
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("shutting down")
-			break loop
-		case err := <-nfqDone:
-			runErr = fmt.Errorf("queue readers stopped: %w", err)
-			nfqDone <- err // for stopNFQ
-			log.Error("queue readers failed; shutting down", "err", err)
-			break loop
+			r.log.Info("shutting down")
+			return nil
+		case err := <-r.nfqDone:
+			r.nfqDone <- nil // the failure is reported here, not again by stop
+			r.log.Error("queue readers failed; shutting down", "err", err)
+			return fmt.Errorf("queue readers stopped: %w", err)
 		case <-opts.Hangup:
-			d.reload(opts.Reload)
+			r.d.reload(opts.Reload)
 		}
 	}
+}
+
+// stop shuts down after serve: the servers stop, the encrypted connections
+// are reset (shutdown safety), then the table goes, the queue readers stop
+// and the rest is released. runErr is serve's error.
+func (r *running) stop(runErr error) error {
 	if err := sdnotify.Stopping("stopping: removing the nftables table"); err != nil {
-		log.Warn("could not notify the service manager", "err", err)
+		r.log.Warn("could not notify the service manager", "err", err)
 	}
-	scancel()
-	wg.Wait()
-	d.shutdownSafety(log)
-	rerr := removeTable()
-	nerr := stopNFQ()
-	if runErr != nil {
-		return errors.Join(runErr, rerr)
-	}
-	if err := errors.Join(rerr, nerr); err != nil {
+	r.stopServers()
+	r.d.shutdownSafety(r.log)
+	if err := errors.Join(runErr, r.release()); err != nil {
 		return err
 	}
-	log.Info("tcpcryptd stopped")
+	r.log.Log(context.Background(), LevelNotice, "tcpcryptd stopped")
 	return nil
+}
+
+// whenStopped names what covered traffic does while the daemon is not
+// running (--fail-open, --fail-closed), for the start line. It is not nfq's
+// fail_open, which is about a full queue while the daemon runs.
+func whenStopped(failOpen bool) string {
+	if failOpen {
+		return "fail-open"
+	}
+	return "fail-closed"
 }
 
 // listenMetrics opens the Prometheus endpoint (--metrics). Its collector
@@ -488,7 +591,7 @@ func (d *Daemon) reload(fn func() (Config, error)) {
 	}
 	after := slices.Concat(d.cfg.Rules, d.stateRules)
 	added, removed := diffRules(before, after)
-	d.log.Info("reload: rules applied", "rules", len(after), "added", added, "removed", removed)
+	d.log.Log(context.Background(), LevelNotice, "reload: rules applied", "rules", len(after), "added", added, "removed", removed)
 }
 
 // restartOnly names the settings that differ between a and b and cannot

@@ -59,8 +59,10 @@ func (l *eventLogger) allow() (bool, uint64) {
 	return true, n
 }
 
-// Event logs one engine event: fallbacks and aborts at info and warn with
-// their reason and the connection's endpoints, encryptions at debug. It also
+// Event logs one engine event: aborts at warn, fallbacks and encryptions at
+// debug (a fallback is the normal outcome with a peer without tcpcrypt, and
+// a busy port would log one line per connection at info), each with the
+// connection's endpoints and, for aborts and fallbacks, the reason. It also
 // counts encryptions by TEP and AEAD for the metrics.
 func (l *eventLogger) Event(ev engine.Event) {
 	if ev.Kind == engine.EventEncrypted {
@@ -71,6 +73,9 @@ func (l *eventLogger) Event(ev engine.Event) {
 				"session_id", hex.EncodeToString(ev.SessionID))
 		}
 		return
+	}
+	if ev.Kind == engine.EventFallback && !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return // not logged: take no token
 	}
 	ok, suppressed := l.allow()
 	if !ok {
@@ -85,7 +90,7 @@ func (l *eventLogger) Event(ev engine.Event) {
 	}
 	switch ev.Kind {
 	case engine.EventFallback:
-		l.log.Info("connection fell back to plain TCP", attrs...)
+		l.log.Debug("connection fell back to plain TCP", attrs...)
 	case engine.EventAbort:
 		l.log.Warn("connection aborted", attrs...)
 	}

@@ -17,14 +17,14 @@ import (
 
 func TestEventLoggerReasonsAndRateLimit(t *testing.T) {
 	var buf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	now := time.Unix(1_700_000_000, 0)
 	l := newEventLogger(log, func() time.Time { return now })
 	ev := engine.Event{Kind: engine.EventFallback, Reason: "no-peer-eno", Mode: engine.Opportunistic,
 		Local: netip.MustParseAddrPort("10.0.0.1:443"), Remote: netip.MustParseAddrPort("10.0.0.2:5555")}
 
 	l.Event(ev)
-	if got := buf.String(); !strings.Contains(got, "fell back") || !strings.Contains(got, "reason=no-peer-eno") ||
+	if got := buf.String(); !strings.Contains(got, "level=DEBUG") || !strings.Contains(got, "fell back") || !strings.Contains(got, "reason=no-peer-eno") ||
 		!strings.Contains(got, "remote=10.0.0.2:5555") {
 		t.Fatalf("fallback line: %q", got)
 	}
@@ -51,11 +51,25 @@ func TestEventLoggerReasonsAndRateLimit(t *testing.T) {
 		t.Fatalf("no suppressed count after the flood: %q", got)
 	}
 
-	// Encryptions are debug only.
-	buf.Reset()
+}
+
+// TestEventLoggerInfoLevel: at info (-v) and above, only aborts are logged;
+// fallbacks and encryptions are per-connection debug lines, and a skipped
+// fallback takes no rate-limit token from the aborts.
+func TestEventLoggerInfoLevel(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	l := newEventLogger(log, time.Now)
+	for range 2 * connLogBurst {
+		l.Event(engine.Event{Kind: engine.EventFallback, Reason: "no-peer-eno"})
+	}
 	l.Event(engine.Event{Kind: engine.EventEncrypted, SessionID: []byte{0x23, 1}})
 	if buf.Len() != 0 {
-		t.Fatalf("encrypted event logged at info: %q", buf.String())
+		t.Fatalf("fallback or encryption logged at info: %q", buf.String())
+	}
+	l.Event(engine.Event{Kind: engine.EventAbort, Reason: "auth"})
+	if got := buf.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "level=WARN") || strings.Contains(got, "suppressed") {
+		t.Fatalf("abort after skipped fallbacks: %q", got)
 	}
 }
 

@@ -3,6 +3,9 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,4 +45,36 @@ func (l *instanceLock) release() {
 		unix.Close(l.fd)
 		l.fd = -1
 	}
+}
+
+// ErrStateInUse reports that another daemon holds the state file's lock.
+var ErrStateInUse = errors.New("state file in use by another tcpcryptd")
+
+// lockStateFile takes an exclusive lock (flock) on path+".lock", so that two
+// daemons, which the instance lock allows in different network namespaces,
+// never share one state file and overwrite each other's rules. Only a lock
+// held by another process stops the daemon (ErrStateInUse, naming the
+// path); when the lock file cannot be made at all, a warning is logged and
+// the daemon goes on unprotected. The returned function releases the lock.
+func lockStateFile(path string, log *slog.Logger) (func(), error) {
+	name := path + ".lock"
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		log.Warn("cannot lock the state file; another daemon could share it", "file", name, "err", err)
+		return func() {}, nil
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		log.Warn("cannot lock the state file; another daemon could share it", "file", name, "err", err)
+		return func() {}, nil
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is locked (%s), probably by a daemon in another network namespace: "+
+				"give each daemon its own --state and --control, as tcpcryptd@NAME.service does", ErrStateInUse, path, name)
+		}
+		log.Warn("cannot lock the state file; another daemon could share it", "file", name, "err", err)
+		return func() {}, nil
+	}
+	return func() { f.Close() }, nil
 }

@@ -46,6 +46,6 @@ func (d *Daemon) shutdownSafety(log *slog.Logger) {
 			"tracked", len(live), "destroyed", res.Destroyed, "failed", res.Failed, "err", err)
 		return
 	}
-	log.Info("shutdown: destroyed the protected connections so none goes on in plaintext",
+	log.Warn("shutdown: reset the encrypted connections so none goes on in plaintext",
 		"tracked", len(live), "destroyed", res.Destroyed, "gone", res.Gone)
 }

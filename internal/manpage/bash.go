@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -80,13 +81,14 @@ func Bash(w io.Writer, app *cli.App, p Page) error {
 	pr("# Generated from the command's urfave/cli definition by internal/manpage;\n")
 	pr("# do not edit: change the flags or internal/manpage/pages.go and run \"make man\".\n\n")
 	pr("%s()\n{\n", fn)
-	pr("    local cur=\"${COMP_WORDS[COMP_CWORD]}\" path=\"\" w i skip=0\n")
+	pr("    local cur=\"${COMP_WORDS[COMP_CWORD]}\" path=\"\" w i skip=0 globals=()\n")
 	pr("    COMPREPLY=()\n")
 	pr("    # Find the command path and whether the word before the cursor is an\n")
 	pr("    # option that wants a value.\n")
 	pr("    for ((i = 1; i < COMP_CWORD; i++)); do\n")
 	pr("        w=\"${COMP_WORDS[i]}\"\n")
-	pr("        if ((skip)); then skip=0; continue; fi\n")
+	pr("        if ((skip)); then skip=0; [[ -z $path ]] && globals+=(\"$w\"); continue; fi\n")
+	pr("        [[ -z $path && $w == -* ]] && globals+=(\"$w\")\n")
 	pr("        case \"$path|$w\" in\n")
 	for _, l := range lv {
 		var vals []string
@@ -158,6 +160,17 @@ func Bash(w io.Writer, app *cli.App, p Page) error {
 			shellWord(strings.Join(fl, " ")), shellWord(strings.Join(l.commands, " ")))
 	}
 	pr("    esac\n")
+	if len(p.ArgsFrom) > 0 {
+		pr("    # Arguments the program lists itself.\n")
+		pr("    if [[ $cur != -* ]]; then\n")
+		pr("        case \"$path\" in\n")
+		for _, path := range slices.Sorted(maps.Keys(p.ArgsFrom)) {
+			pr("            %s) commands=\"$(\"${COMP_WORDS[0]}\" \"${globals[@]}\" %s 2>/dev/null)\" ;;\n",
+				shellWord(path), p.ArgsFrom[path])
+		}
+		pr("        esac\n")
+		pr("    fi\n")
+	}
 	pr("    if [[ $cur == -* || -z $commands ]]; then\n")
 	pr("        COMPREPLY=($(compgen -W \"$flags\" -- \"$cur\"))\n")
 	pr("    else\n")

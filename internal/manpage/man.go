@@ -36,6 +36,12 @@ type Page struct {
 	// FlagValues are the values offered for a flag by completion, by long
 	// name (e.g. "mode": opportunistic, required, exclude).
 	FlagValues map[string][]string
+	// ArgsFrom completes the arguments of a command, by command path
+	// ("rules del"), with the words that the program itself prints when
+	// run with these arguments after the global options typed so far
+	// (e.g. "rules list --ports"). Errors and a missing daemon complete
+	// nothing.
+	ArgsFrom map[string]string
 }
 
 // Section is a titled part of a page.

@@ -13,7 +13,7 @@ const (
 
 // controlSocketBody describes the control socket forms; shared by the
 // three pages.
-const controlSocketBody = "The daemon and its tools talk over a control socket (JSON lines, see `docs/ctl-protocol.md`). Its address takes these forms:\n" +
+const controlSocketBody = "The daemon and its tools talk over a control socket (JSON lines, see `/usr/share/doc/tcpcryptd/ctl-protocol.md`). Its address takes these forms:\n" +
 	"\n" +
 	": no address given\n" +
 	"the unix socket `/run/tcpcrypt/ctl`; clients first look at `$TCPCRYPT_CTL`.\n" +
@@ -41,7 +41,7 @@ func Tcpcryptd() Page {
 			"\n" +
 			"Encryption is *opportunistic*: a peer without tcpcrypt, or a path that strips the TCP option, gets plain TCP exactly as if the daemon were not there, unless the port's rule says `required`. It protects against passive eavesdropping and against tampering with the stream; it does not by itself authenticate the peer (see SESSION IDS).\n" +
 			"\n" +
-			"The daemon must run as root: it needs CAP_NET_ADMIN (nftables, NFQUEUE, SO_MARK, sock_diag) and CAP_NET_RAW (raw sockets). One daemon runs per network namespace; a second one refuses to start. It owns the nftables table `inet tcpcrypt` and removes it when it stops.",
+			"The daemon must run as root: it needs CAP_NET_ADMIN (nftables, NFQUEUE, SO_MARK, sock_diag) and CAP_NET_RAW (raw sockets). One daemon runs per network namespace; a second one refuses to start. It owns the nftables table `inet tcpcrypt` and removes it when it stops. To run one in each of several namespaces, use the template unit `tcpcryptd@`*NAME*`.service` (see SYSTEMD).",
 		Sections: []Section{
 			{"QUEUES", "The ports to encrypt are sent to the daemon through NFQUEUE. `-p` gives the first queue number, or a range such as `7463-7466`. Each queue has its own engine, read and answered on its own goroutine; with one number the daemon reads `--workers` queues from it (one per CPU by default). The kernel spreads connections over the queues by a hash of the two addresses, the same in both directions, so all connections between the same two hosts share one queue and one CPU. This number plays the part of the \"divert port\" of the original tcpcrypt daemon: nothing else on the host may use the same queues."},
 			{"RULES", "`--rule` *PORT*[:*SIDE*][:*MODE*][@*PREFIX*] covers a port:\n" +
@@ -74,30 +74,36 @@ func Tcpcryptd() Page {
 			{"SESSION IDS", sessionIDBody},
 			{"RESTART SAFETY", "A connection that a previous daemon encrypted cannot be continued by a new one, which has no keys for it. When the daemon finds the table of a previous instance that did not exit cleanly, it destroys the covered connections through sock_diag (SOCK_DESTROY) before its own rules go live, so that applications reconnect, encrypted, instead of sending plaintext. The counts are logged."},
 			{"KEY LOG", "`--keylog` *FILE* appends one line per key exchange (`TCPCRYPT_ES` *N_A* *ES*) and per session (`TCPCRYPT_SS` *SESSION-ID* *SS*), for decrypting captures with a packet analyser. Anyone who can read the file can decrypt the logged connections: it is created with mode 0600 (an existing file of the daemon's own is set to 0600), and a symbolic link, anything but a regular file, a file of another user or a file with several hard links is refused. The daemon warns loudly while it is on. Under the systemd unit the file must lie in a writable directory such as `/var/lib/tcpcrypt`."},
-			{"LOGGING", "Logs go to standard error as `log/slog` text: warnings and errors by default, lifecycle events (start, rules applied, check result, ready, reload, stop) with `-v`, debugging with `-vv`. Nothing is logged per packet; the per-reason counters are in `tcpcryptctl status`."},
-			{"SYSTEMD", "When `$NOTIFY_SOCKET` is set (Type=notify units), the daemon sends READY=1 once the rules are installed, the queues are bound and the start-up check has run, STOPPING=1 when it shuts down, a one-line STATUS=, and WATCHDOG=1 every half of `$WATCHDOG_USEC` when the unit sets WatchdogSec=. The unit shipped in `tcpcryptd.service` uses all of them."},
+			{"LOGGING", "Logs go to standard error as `log/slog` text. By default: warnings and errors, and a few `NOTICE` lines for the milestones (ready, stopped, the rules a reload applied); the results of restart safety (how many connections were reset) are warnings. `-v` adds the other lifecycle events at info (start, rules loaded, control and metrics servers, check details). `-vv` adds debugging, including one line per connection that fell back to plain TCP or was encrypted (rate-limited); aborted connections are warnings at every level, also rate-limited. Nothing is logged per packet; the per-reason counters are in `tcpcryptctl status`."},
+			{"SYSTEMD", "When `$NOTIFY_SOCKET` is set (Type=notify units), the daemon sends READY=1 once the rules are installed, the queues are bound and the start-up check has run, STOPPING=1 when it shuts down, a one-line STATUS=, and WATCHDOG=1 every half of `$WATCHDOG_USEC` when the unit sets WatchdogSec=. The unit shipped in `tcpcryptd.service` uses all of them.\n" +
+				"\n" +
+				"The template unit `tcpcryptd@`*NAME*`.service` runs one daemon inside the network namespace `/run/netns/`*NAME* (made with `ip netns add` *NAME*), with its own files: configuration `/etc/tcpcrypt/`*NAME*`.conf`, state file `/var/lib/tcpcrypt/`*NAME*`/rules.json`, control socket `/run/tcpcrypt/`*NAME*`/ctl` (`tcpcryptctl -n` *NAME*). Each namespace has its own nftables table and instance lock, so the daemons do not collide."},
 			{"SIGNALS", ": SIGTERM, SIGINT\n" +
-				"stop accepting control clients, remove the `inet tcpcrypt` table, stop reading the queues and exit with status 0. Segments still held are dropped; TCP sends them again.\n" +
+				"stop accepting control clients, reset every encrypted connection (see below), remove the `inet tcpcrypt` table, stop reading the queues and exit with status 0. Segments still held are dropped; TCP sends them again.\n" +
 				": SIGHUP\n" +
-				"read the configuration file (the command-line options still win) and the state file again and apply the rules. A bad file is logged and ignored. Settings other than rules take effect at the next start; a warning names them."},
+				"read the configuration file (the command-line options still win) and the state file again and apply the rules. A bad file is logged and ignored. Settings other than rules take effect at the next start; a warning names them.\n" +
+				"\n" +
+				"A stop resets every connection the daemon encrypted, by design: nothing else holds its keys, and once the daemon is gone such a connection could only go on in plaintext, which it never does. Its sockets are destroyed (sock_diag) so that the applications see the reset at once and can reconnect. A package upgrade or `systemctl restart` is a stop followed by a start, so it resets them too: plan it like a restart of the services on the covered ports. Connections that fell back to plain TCP, and uncovered ports, are not touched."},
 			{"FILES", ": `/etc/tcpcrypt/tcpcryptd.conf`\n" +
 				"configuration file read by the systemd unit (`--config`).\n" +
 				": `/var/lib/tcpcrypt/rules.json`\n" +
 				"state file: the rules added at run time (mode 0600, written atomically).\n" +
 				": `/run/tcpcrypt/ctl`\n" +
 				"default control socket.\n" +
+				": `/etc/tcpcrypt/`*NAME*`.conf`\n" +
+				"configuration file of `tcpcryptd@`*NAME*`.service`; its state file is `/var/lib/tcpcrypt/`*NAME*`/rules.json` and its control socket `/run/tcpcrypt/`*NAME*`/ctl`.\n" +
 				": `/lib/systemd/system/tcpcryptd.service`\n" +
-				"the systemd unit (`/usr/local/lib/systemd/system` after `make install`).\n" +
+				"the systemd unit (`/usr/local/lib/systemd/system` after `make install`); the template unit `tcpcryptd@.service` lies beside it.\n" +
 				": `/proc/net/netfilter/nfnetlink_queue`\n" +
 				"the kernel's view of the bound queues."},
 			{"ENVIRONMENT", ": `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`\n" +
 				"set by systemd; see SYSTEMD."},
 			{"EXIT STATUS", ": 0\n" +
-				"stopped by SIGTERM or SIGINT; or `--help`, `--version`.\n" +
+				"stopped by SIGTERM or SIGINT; or `--help`, `--version` (`-V`; `-v` is `--verbose`).\n" +
 				": 1\n" +
 				"the daemon failed: not root, another daemon running, control socket in use, nftables or NFQUEUE errors, a state file that does not parse.\n" +
 				": 2\n" +
-				"a bad option or configuration file."},
+				"a usage error: an unknown option or argument, a bad value, a bad configuration file."},
 			{"SEE ALSO", "`tcpcryptctl`(8), `tcnetstat`(8), `libtcpcrypt`(3), `nft`(8), `systemd.service`(5), `sd_notify`(3).\n" +
 				"\n" +
 				seeAlsoRFCs},
@@ -142,7 +148,9 @@ func Tcpcryptctl() Page {
 		Section: "8", Date: pageDate, Source: pageSource, Manual: pageManual,
 		Description: "`tcpcryptctl` is the administrator's interface to a running `tcpcryptd`: it lists, adds and removes the per-port policy rules, shows the daemon's status and counters, and looks up the session id of a connection.\n" +
 			"\n" +
-			"Rules added here are kept in the daemon's state file and survive restarts; `rules del` removes only such rules (a configured rule is changed where it is configured). Rule changes need root, over the unix socket. Everything else is open to every local user.",
+			"Rules added here are kept in the daemon's state file and survive restarts; `rules del` removes only such rules (a configured rule is changed where it is configured). `rules add` of a rule that is already in force, with the same port, side, prefix and mode, changes nothing and succeeds (it prints `exists` instead of `added`), so scripts can run it again; a rule that overlaps one in force but differs is refused. A prefix must be written in canonical form: `10.1.2.3/8` is refused (did you mean `10.0.0.0/8`?), here as in the daemon's `--rule`, its configuration file and its state file. Rule changes need root, over the unix socket. Everything else is open to every local user.\n" +
+			"\n" +
+			"`-n` *NAME* talks to the daemon of network namespace *NAME*, the one the unit `tcpcryptd@`*NAME*`.service` runs, at `/run/tcpcrypt/`*NAME*`/ctl`.",
 		Sections: []Section{
 			{"EXAMPLES", "  tcpcryptctl rules add 443\n" +
 				"  tcpcryptctl rules add 25 --side remote --mode required\n" +
@@ -150,19 +158,19 @@ func Tcpcryptctl() Page {
 				"  tcpcryptctl rules list\n" +
 				"  tcpcryptctl status\n" +
 				"  tcpcryptctl sessid 192.0.2.1:40000 198.51.100.7:443"},
-			{"STATUS AND COUNTERS", "`status` shows the daemon's version, uptime, queues, number of rules and tracked connections, the start-up check result, the fail-open or fail-closed choice, and the counters. The counters explain what happened to connections: `engine_flows_encrypted` and `engine_flows_resumed` count successes, `engine_fallback_*` counts connections that fell back to plain TCP by reason (for example `engine_fallback_no_peer_eno`: the peer, or a middlebox, did not answer the TCP-ENO option), `engine_abort_*` connections aborted by reason, and `engine_drop_*` dropped segments by reason."},
+			{"STATUS AND COUNTERS", "`status` shows the daemon's version, uptime, queues, number of rules and tracked connections, the start-up check result, the fail-open or fail-closed choice, and the counters that are not zero (`--all` shows every one; `--json` always has them all). The counters explain what happened to connections: `engine_flows_encrypted` and `engine_flows_resumed` count successes, `engine_fallback_*` counts connections that fell back to plain TCP by reason (for example `engine_fallback_no_peer_eno`: the peer, or a middlebox, did not answer the TCP-ENO option), `engine_abort_*` connections aborted by reason, and `engine_drop_*` dropped segments by reason."},
 			{"CONTROL SOCKET", controlSocketBody},
 			{"SESSION IDS", sessionIDBody + "\n" +
 				"\n" +
 				"`sessid` prints *SESSION-ID-HEX* *ROLE*, and fails with status 1 and the reason when the connection has no session id: it is not tracked, or TCP-ENO fell back, or the handshake has not finished."},
 			{"ENVIRONMENT", ": `TCPCRYPT_CTL`\n" +
-				"the control address used when `-u` is not given."},
+				"the control address used when neither `-u` nor `-n` is given."},
 			{"EXIT STATUS", ": 0\n" +
-				"success.\n" +
+				"success, including `rules add` of a rule already in force.\n" +
 				": 1\n" +
 				"the daemon is unavailable or refused the request, including \"no session id\" and rule changes by non-root users.\n" +
 				": 2\n" +
-				"a usage error."},
+				"a usage error: no command or an unknown one, an unknown option, a bad argument (port, side, mode, prefix, address, namespace name)."},
 			{"SEE ALSO", "`tcpcryptd`(8), `tcnetstat`(8).\n\n" + seeAlsoRFCs},
 		},
 		FileFlags:    []string{"address"},
@@ -171,6 +179,7 @@ func Tcpcryptctl() Page {
 			"side": {"local", "remote", "both"},
 			"mode": {"opportunistic", "required", "exclude"},
 		},
+		ArgsFrom: map[string]string{"rules del": "rules list --ports"},
 	}
 }
 
