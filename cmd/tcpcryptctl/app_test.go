@@ -92,7 +92,7 @@ func TestRules(t *testing.T) {
 	}
 
 	// Deleting what is not there, and refused changes.
-	if _, errOut, code := exec(t, "-u", path, "rules", "del", "9999"); code != 1 || !strings.Contains(errOut, "not found") {
+	if _, errOut, code := exec(t, "-u", path, "rules", "del", "9999"); code != 1 || !strings.Contains(errOut, "no such rule") {
 		t.Errorf("del missing: exit %d %q", code, errOut)
 	}
 	// Adding a rule in force exactly succeeds and changes nothing.
@@ -194,7 +194,7 @@ func TestSessID(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"192.0.2.1:5555", "192.0.2.9:80"}, 1, "not encrypted"},
-		{[]string{"192.0.2.1:1", "192.0.2.9:80"}, 1, "not found"},
+		{[]string{"192.0.2.1:1", "192.0.2.9:80"}, 1, "not tracked"},
 		{[]string{"192.0.2.1:1"}, 2, "needs LOCAL and REMOTE"},
 		{[]string{"192.0.2.1", "192.0.2.9:80"}, 2, "LOCAL"},
 	}

@@ -114,7 +114,8 @@ func (b *Backend) AddRule(_ context.Context, r ctl.Rule) error {
 	return nil
 }
 
-// DelRule implements ctlserver.Backend; a missing rule is ctl.ErrNotFound.
+// DelRule implements ctlserver.Backend; a missing rule is a not_found error
+// saying "no such rule", as the daemon answers.
 func (b *Backend) DelRule(_ context.Context, r ctl.Rule) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -123,7 +124,7 @@ func (b *Backend) DelRule(_ context.Context, r ctl.Rule) error {
 	}
 	i := slices.Index(b.RuleList, r)
 	if i < 0 {
-		return ctl.ErrNotFound
+		return &ctl.Error{Code: ctl.CodeNotFound, Message: "no such rule"}
 	}
 	b.RuleList = slices.Delete(b.RuleList, i, i+1)
 	return nil

@@ -99,6 +99,8 @@ var (
 		"Application bytes carried in frames: sealed (out) and verified and delivered (in).", "direction")
 	descRekeys = desc("rekeys_total",
 		"Rekeys started or answered (RFC 8548 §3.8).")
+	descLiveness = desc("liveness_probes_total",
+		"Rekeys started to probe an idle encrypted connection (RFC 8548 §3.9); also counted in rekeys_total.")
 	descRetransmits = desc("retransmits_total",
 		"Engine-made segments sent again (Init messages, rekey frames).")
 	descRedelivered = desc("redelivered_total",
@@ -151,7 +153,7 @@ var (
 
 var allDescs = []*prometheus.Desc{
 	descConnections, descHandshakes, descVerifyFail, descDrops, descFlows, descSegments,
-	descFlowsTracked, descFlowsEnded, descFrames, descBytes, descRekeys, descRetransmits, descRedelivered,
+	descFlowsTracked, descFlowsEnded, descFrames, descBytes, descRekeys, descLiveness, descRetransmits, descRedelivered,
 	descOOOPruned, descMemory, descMemoryLimit,
 	descNFQPackets, descVerdicts, descHeldTotal, descHeld, descInjected, descInjectErrors,
 	descProtected, descGuardErrors, descPanics,
@@ -219,6 +221,7 @@ func collectEngine(ch chan<- prometheus.Metric, c *engine.Counters, flows int) {
 	counter(ch, descBytes, c.BytesIn, "in")
 	counter(ch, descBytes, c.BytesOut, "out")
 	counter(ch, descRekeys, c.Rekeys)
+	counter(ch, descLiveness, c.LivenessProbes)
 	counter(ch, descRetransmits, c.Retransmits)
 	counter(ch, descRedelivered, c.Redelivered)
 	counter(ch, descOOOPruned, c.OOOPruned)

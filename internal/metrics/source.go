@@ -76,6 +76,7 @@ func AddCounters(dst, src *engine.Counters) {
 	dst.BytesOut += src.BytesOut
 	dst.BytesIn += src.BytesIn
 	dst.Rekeys += src.Rekeys
+	dst.LivenessProbes += src.LivenessProbes
 	dst.Retransmits += src.Retransmits
 	dst.Redelivered += src.Redelivered
 	dst.OOOPruned += src.OOOPruned
