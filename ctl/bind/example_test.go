@@ -1,0 +1,49 @@
+package bind_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/tcpcryptd/tcpcrypt/ctl/bind"
+)
+
+// Both ends of a connection call PSK with the same key right after
+// connecting; each learns whether the other holds the key and sees the same
+// tcpcrypt session. Here an in-process pipe stands in for a tcpcrypt
+// connection and a table of session ids for the daemon (see examplePair),
+// so the example runs anywhere; a real application passes its net.Conn.
+func ExamplePSK() {
+	client, server, done := examplePair()
+	defer done()
+	key := []byte("0123456789abcdef0123456789abcdef") // in real use: 32 random bytes, shared beforehand
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	serverErr := make(chan error, 1)
+	go func() { serverErr <- bind.PSK(ctx, server, key) }()
+	clientErr := bind.PSK(ctx, client, key)
+
+	fmt.Println("client:", clientErr)
+	fmt.Println("server:", <-serverErr)
+	// Output:
+	// client: <nil>
+	// server: <nil>
+}
+
+// examplePair makes an in-process connection whose ends report one session
+// id, the client as role A and the server as role B, as a tcpcryptd would.
+func examplePair() (client, server net.Conn, done func()) {
+	client, server = net.Pipe()
+	sid := make([]byte, 33)
+	sid[0] = 0x21
+	restore := bind.SetSessionSource(func(_ context.Context, c net.Conn) ([]byte, bool, error) {
+		return sid, c == client, nil
+	})
+	return client, server, func() {
+		restore()
+		client.Close()
+		server.Close()
+	}
+}
