@@ -33,24 +33,37 @@ func TestPSKOverTCP(t *testing.T) {
 	checkNoLeak(t)
 	f := useFakeSessions(t)
 	a, b := tcpPair(t)
-	f.set(a, testSID(2), true)
-	f.set(b, testSID(2), false)
-	// The peer sends its first application bytes at once, in the same
-	// write as its bind message: they must stay in the stream.
-	done := make(chan error, 1)
-	go func() { done <- PSK(timeout(t, 5*time.Second), b, key1) }()
+	sid := testSID(2)
+	f.set(a, sid, true)
+	// The peer sends its bind message and its first application bytes in
+	// one write: PSK must take the message and leave the rest in the
+	// stream.
+	k, err := macKey(key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerMsg := newMessage(k, roleB, sid).marshal()
+	if _, err := b.Write(append(peerMsg, "ping"...)); err != nil {
+		t.Fatal(err)
+	}
 	if err := PSK(timeout(t, 5*time.Second), a, key1); err != nil {
 		t.Fatalf("A: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("B: %v", err)
-	}
-	if _, err := b.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
 	}
 	got := make([]byte, 4)
 	if _, err := io.ReadFull(a, got); err != nil || string(got) != "ping" {
 		t.Fatalf("after PSK: %q, %v", got, err)
+	}
+	// What A sent is the genuine proof for role A.
+	ours := make([]byte, MessageLen)
+	if _, err := io.ReadFull(b, ours); err != nil {
+		t.Fatal(err)
+	}
+	m, err := parseMessage(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.verify(k, roleB, sid); err != nil {
+		t.Errorf("A's message does not verify at B: %v", err)
 	}
 }
 
@@ -335,7 +348,7 @@ func relay(t *testing.T, x, y net.Conn, tee io.Writer) {
 		defer wg.Done()
 		var w io.Writer = y
 		if tee != nil {
-			w = io.MultiWriter(y, tee)
+			w = io.MultiWriter(tee, y) // the copy first: it is complete before y sees the bytes
 		}
 		io.Copy(w, x)
 		y.Close()
