@@ -22,6 +22,7 @@ var version = "dev"
 type config struct {
 	addr string // control address; "" = $TCPCRYPT_CTL or ctl.DefaultAddress
 	json bool
+	sas  bool // add the SAS column (--sas)
 }
 
 // usageError marks errors in the command line (exit status 2).
@@ -35,12 +36,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "tcnetstat",
 		Usage:     "list the connections tracked by tcpcryptd",
-		UsageText: "tcnetstat [--json] [-u ADDRESS]",
+		UsageText: "tcnetstat [--json] [--sas] [-u ADDRESS]",
 		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array of connection objects"},
+			&cli.BoolFlag{Name: "sas", Usage: "add each connection's short authentication string (SAS), words to compare with the peer's"},
 			&cli.StringFlag{Name: "address", Aliases: []string{"u"},
 				Usage: "control socket path, or :PORT for the localhost TCP port (default: $TCPCRYPT_CTL or " + ctl.DefaultAddress + ")"},
 		},
@@ -54,7 +56,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			if c.NArg() > 0 {
 				return usageError{fmt.Errorf("unexpected argument %q", c.Args().First())}
 			}
-			return run(c.Context, config{addr: c.String("address"), json: c.Bool("json")}, c.App.Writer)
+			return run(c.Context, config{addr: c.String("address"), json: c.Bool("json"), sas: c.Bool("sas")}, c.App.Writer)
 		},
 	}
 }
@@ -100,9 +102,12 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		return a.Remote.Compare(b.Remote)
 	})
 	if cfg.json {
+		if cfg.sas {
+			return writeJSONSAS(w, conns)
+		}
 		return writeJSON(w, conns)
 	}
-	return writeTable(w, conns)
+	return writeTable(w, conns, cfg.sas)
 }
 
 // writeJSON prints conns as a JSON array ("[]" when empty).
@@ -115,18 +120,27 @@ func writeJSON(w io.Writer, conns []ctl.Conn) error {
 	return enc.Encode(conns)
 }
 
-// writeTable prints conns as aligned columns for people.
-func writeTable(w io.Writer, conns []ctl.Conn) error {
+// writeTable prints conns as aligned columns for people; with sas, a last
+// SAS column.
+func writeTable(w io.Writer, conns []ctl.Conn, sas bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOCAL\tREMOTE\tSTATE\tROLE\tTEP\tAEAD\tSESSION-ID\tRESUMED\tBYTES-IN\tBYTES-OUT\tAGE")
+	fmt.Fprint(tw, "LOCAL\tREMOTE\tSTATE\tROLE\tTEP\tAEAD\tSESSION-ID\tRESUMED\tBYTES-IN\tBYTES-OUT\tAGE")
+	if sas {
+		fmt.Fprint(tw, "\tSAS")
+	}
+	fmt.Fprintln(tw)
 	for _, c := range conns {
 		resumed := "no"
 		if c.Resumed {
 			resumed = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s",
 			c.Local, c.Remote, dash(c.State), dash(c.Role), dash(c.TEP.String()), dash(c.AEAD),
 			dash(c.SessionID.String()), resumed, c.BytesIn, c.BytesOut, age(c.AgeSeconds))
+		if sas {
+			fmt.Fprintf(tw, "\t%s", sasColumn(c))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -117,10 +117,15 @@ func Tcnetstat() Page {
 			"\n" +
 			"With `--json` it prints a JSON array of connection objects (`[]` when there are none) with the members of the control protocol's Conn: `local`, `remote`, `state`, `role`, `tep`, `aead`, `session_id`, `resumed`, `bytes_in`, `bytes_out`, `frames_in`, `frames_out`, `age_seconds` and `last_error`, the reason of the last fallback or abort.\n" +
 			"\n" +
+			"With `--sas` it adds a last column SAS (with `--json`, a member `sas`): the connection's *short authentication string*, five words derived from the session id (see SHORT AUTHENTICATION STRINGS); a dash (an empty string in JSON) when the connection has no session id.\n" +
+			"\n" +
 			"Any local user may run it.",
 		Sections: []Section{
 			{"CONTROL SOCKET", controlSocketBody},
 			{"SESSION IDS", sessionIDBody},
+			{"SHORT AUTHENTICATION STRINGS", "The SAS of a connection is five words, e.g. `comet-harbor-quail-ribbon-tiger`, taken from a fixed list of 256 by the first five bytes of SHA-256 over a label and the session id (40 bits). Both ends of one tcpcrypt session show the same SAS. Two people who read theirs to each other, over the phone or from two screens, and find them equal know that no one terminates tcpcrypt between the two hosts, provided both daemons are honest. A man in the middle who wants to match the strings has to try about 2^40 key agreements while the handshake waits.\n" +
+				"\n" +
+				"Programs do the same without people: the Go package `ctl/bind` proves knowledge of a shared key bound to the session id and role (`bind.PSK`), and returns the SAS of a connection (`bind.ConnSAS`). See `docs/binding.md`."},
 			{"ENVIRONMENT", ": `TCPCRYPT_CTL`\n" +
 				"the control address used when `-u` is not given."},
 			{"EXIT STATUS", ": 0\n" +
