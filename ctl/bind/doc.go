@@ -87,8 +87,9 @@
 // after seeing the active opener's (RFC 8548 §3.3), so a man in the middle
 // can grind its key share on one leg until that leg's SAS equals the
 // other's. That costs about 2^40 key agreements (one X25519 or ECDH
-// operation each) within the few seconds a handshake waits: far more than
-// an attacker can do in time today, but less than the 128 bits of PSK.
+// operation each) within the few seconds a handshake waits: 10^7 core-seconds
+// or more, a very large cluster, and still much less than the 128 bits of
+// PSK.
 //
 // # The daemon
 //
