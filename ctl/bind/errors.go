@@ -22,13 +22,14 @@ var (
 	ErrSameRole = fmt.Errorf("%w: both ends claim the same role", ErrMismatch)
 	// ErrNotEncrypted: the connection has no tcpcrypt session id (plain
 	// TCP: the port is not covered, TCP-ENO fell back, or the handshake did
-	// not finish in time). Errors from the daemon that say so also match
-	// ctl.ErrNotEncrypted, and ctl.ErrNotFound when the daemon does not
-	// track the connection at all.
+	// not finish before the deadline; or conn is not a TCP connection).
+	// These errors also match ctl.ErrNotEncrypted, and ctl.ErrNotFound
+	// when the daemon does not track the connection at all, or
+	// ctl.ErrNotTCP.
 	ErrNotEncrypted = errors.New("bind: connection is not encrypted by tcpcrypt")
 	// ErrTimeout: the exchange did not finish before the context's deadline
-	// (or DefaultTimeout). It is returned together with
-	// context.DeadlineExceeded, which it also matches.
+	// (or DefaultTimeout). The error PSK returns then matches
+	// context.DeadlineExceeded too.
 	ErrTimeout = errors.New("bind: timed out")
 	// ErrProtocol: the peer sent bytes that are not a bind message of a
 	// version this package speaks, or closed the connection before its

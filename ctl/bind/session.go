@@ -26,8 +26,8 @@ const sessionPoll = 50 * time.Millisecond
 // ctl.DefaultAddress) for conn's session. Right after connect the tcpcrypt
 // key exchange may still be in flight (the daemon reports no_session until
 // Init1 and Init2 have passed, RFC 8548 §3.3), so a no_session answer is
-// asked again until ctx ends; a connection the daemon does not track is
-// plain TCP at once.
+// asked again until ctx ends; a connection the daemon does not track, or
+// one that is not TCP, is plain at once.
 func sessionOf(ctx context.Context, conn net.Conn) (sid []byte, isA bool, err error) {
 	c, err := ctl.Dial(ctx, "")
 	if err != nil {
@@ -41,7 +41,9 @@ func sessionOf(ctx context.Context, conn net.Conn) (sid []byte, isA bool, err er
 		switch {
 		case err == nil:
 			return info.SessionID, info.Role == "A", nil
-		case errors.Is(err, ctl.ErrNotFound):
+		case errors.Is(err, ctl.ErrNotFound), errors.Is(err, ctl.ErrNotTCP):
+			// Not tracked (no rule covers the port, or TCP-ENO fell back
+			// and the flow was forgotten), or not TCP at all.
 			return nil, false, fmt.Errorf("%w (%w): %w", ErrNotEncrypted, ctl.ErrNotEncrypted, err)
 		case errors.Is(err, ctl.ErrNotEncrypted):
 			pending = err

@@ -54,6 +54,13 @@ func TestSessionOf(t *testing.T) {
 		t.Errorf("untracked: %v before the answer", took)
 	}
 
+	// Not a TCP connection: no session id either.
+	pipe, _ := net.Pipe()
+	defer pipe.Close()
+	if _, _, err := sessionOf(ctx, pipe); !errors.Is(err, ErrNotEncrypted) || !errors.Is(err, ctl.ErrNotTCP) {
+		t.Errorf("net.Pipe: %v; want ErrNotEncrypted and ctl.ErrNotTCP", err)
+	}
+
 	// Tracked without a session id until the deadline.
 	short, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
