@@ -74,8 +74,8 @@ func TestE2EBindPSK(t *testing.T) {
 		if !c.OK || !s.OK {
 			t.Fatalf("PSK: client %s %q, server %s %q; want both to succeed", c.Kind, c.Err, s.Kind, s.Err)
 		}
-		if c.SAS == "" || c.SAS != s.SAS || len(strings.Split(c.SAS, "-")) != 5 {
-			t.Errorf("SAS: client %q (%s), server %q (%s); want the same five words", c.SAS, c.SASErr, s.SAS, s.SASErr)
+		if c.SAS == "" || c.SAS != s.SAS || len(strings.Split(c.SAS, "-")) != bind.SASWords {
+			t.Errorf("SAS: client %q (%s), server %q (%s); want the same eight words", c.SAS, c.SASErr, s.SAS, s.SASErr)
 		}
 		t.Logf("bound; SAS %s", c.SAS)
 	})

@@ -79,17 +79,20 @@
 //
 // # Short authentication strings
 //
-// SAS(sessionID) derives SASWords (5) words from a list of 256 through
-// SHA-256 with its own label: 40 bits, the same at both ends. People
+// SAS(sessionID) derives SASWords (8) words from a list of 256 through
+// SHA-256 with its own label: 64 bits, the same at both ends. People
 // compare it by voice or on two screens; tcnetstat --sas shows it for every
 // connection, ConnSAS for one. Equal strings mean both ends see the same
-// session, with one caveat: tcpcrypt's passive opener picks its key share
-// after seeing the active opener's (RFC 8548 §3.3), so a man in the middle
-// can grind its key share on one leg until that leg's SAS equals the
-// other's. That costs about 2^40 key agreements (one X25519 or ECDH
-// operation each) within the few seconds a handshake waits: 10^7 core-seconds
-// or more, a very large cluster, and still much less than the 128 bits of
-// PSK.
+// session, up to a bound set by grinding: tcpcrypt has no commitment to key
+// shares. The passive opener sends Init2 after it has seen Init1 (RFC 8548
+// §3.3), and the session id is a hash over both (§3.4), so a man in the
+// middle who has finished the other leg can vary his nonce N_B in Init2
+// until this leg's SAS equals the other's. Each try costs a few hashes, no
+// key agreement; matching 64 bits takes about 2^64 tries within the seconds
+// a handshake waits, out of reach (some 10^10 GPU-seconds at today's
+// SHA-256 speeds). Five words (40 bits) would fall to a hundred GPUs in
+// seconds, which is why there are eight. Comparing the whole session id is
+// not bounded this way.
 //
 // # The daemon
 //

@@ -49,12 +49,12 @@ func examplePair() (client, server net.Conn, done func()) {
 	}
 }
 
-// Both ends of a tcpcrypt connection show the same five words; people
+// Both ends of a tcpcrypt connection show the same eight words; people
 // compare them to check that no one sits in the middle. A program gets them
 // for its connection with ConnSAS, an operator with tcnetstat --sas.
 func ExampleSAS() {
 	sid, _ := hex.DecodeString("23404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f")
 	fmt.Println(bind.SAS(sid))
 	// Output:
-	// panda-puddle-needle-engine-jacket
+	// panda-puddle-needle-engine-jacket-vanilla-silver-bugle
 }
