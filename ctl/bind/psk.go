@@ -27,8 +27,9 @@ var longAgo = time.Unix(1, 0)
 // Both ends call it right after connecting, before any other bytes are
 // sent. It returns nil when the peer's proof is right, and otherwise an
 // error matching ErrMismatch (ErrSameRole for the same role at both ends),
-// ErrNotEncrypted, ErrTimeout, ErrProtocol or ErrShortKey; other I/O
-// errors are returned wrapped. The caller should close conn on any error.
+// ErrNotEncrypted, ErrTimeout, ErrProtocol or ErrShortKey, or
+// ctl.ErrDaemonUnavailable when no tcpcryptd answers; other I/O errors are
+// returned wrapped. The caller should close conn on any error.
 //
 // PSK reads exactly one bind message (MessageLen bytes) and nothing
 // beyond it, so the application's own bytes that follow stay in conn. It
