@@ -26,6 +26,7 @@ var programs = map[string]string{
 	"tcpcryptdump": "./cmd/tcpcryptdump",
 	"xfer":         "./e2e/cmd/xfer",
 	"chaosbox":     "./internal/cmd/chaosbox",
+	"bindpeer":     "./e2e/cmd/bindpeer",
 }
 
 func TestMain(m *testing.M) {

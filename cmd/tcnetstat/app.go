@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/cliutil"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,6 +23,7 @@ var version = "dev"
 type config struct {
 	addr string // control address; "" = $TCPCRYPT_CTL or ctl.DefaultAddress
 	json bool
+	sas  bool // add the SAS column (--sas)
 }
 
 // usageError marks errors in the command line (exit status 2).
@@ -32,17 +34,20 @@ func (e usageError) Unwrap() error { return e.err }
 
 // newApp builds the command line; its Action calls run.
 func newApp(stdout, stderr io.Writer) *cli.App {
+	cliutil.UseVersionFlag()
 	return &cli.App{
 		Name:      "tcnetstat",
 		Usage:     "list the connections tracked by tcpcryptd, encrypted and fallen back to plain TCP",
-		UsageText: "tcnetstat [--json] [-u ADDRESS]",
+		UsageText: "tcnetstat [--json] [--sas] [-u ADDRESS | -n NAME]",
 		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array of connection objects"},
+			&cli.BoolFlag{Name: "sas", Usage: "add each connection's short authentication string (SAS), words to compare with the peer's"},
 			&cli.StringFlag{Name: "address", Aliases: []string{"u"},
 				Usage: "control socket path, or :PORT for the localhost TCP port (default: $TCPCRYPT_CTL or " + ctl.DefaultAddress + ")"},
+			cliutil.NetnsFlag(),
 		},
 		HideHelpCommand: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -54,7 +59,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			if c.NArg() > 0 {
 				return usageError{fmt.Errorf("unexpected argument %q", c.Args().First())}
 			}
-			return run(c.Context, config{addr: c.String("address"), json: c.Bool("json")}, c.App.Writer)
+			addr, err := cliutil.ControlAddress(c.String("address"), c.String("netns"))
+			if err != nil {
+				return usageError{err}
+			}
+			return run(c.Context, config{addr: addr, json: c.Bool("json"), sas: c.Bool("sas")}, c.App.Writer)
 		},
 	}
 }
@@ -100,9 +109,12 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		return a.Remote.Compare(b.Remote)
 	})
 	if cfg.json {
+		if cfg.sas {
+			return writeJSONSAS(w, conns)
+		}
 		return writeJSON(w, conns)
 	}
-	return writeTable(w, conns)
+	return writeTable(w, conns, cfg.sas)
 }
 
 // writeJSON prints conns as a JSON array ("[]" when empty).
@@ -115,18 +127,27 @@ func writeJSON(w io.Writer, conns []ctl.Conn) error {
 	return enc.Encode(conns)
 }
 
-// writeTable prints conns as aligned columns for people.
-func writeTable(w io.Writer, conns []ctl.Conn) error {
+// writeTable prints conns as aligned columns for people; with sas, a last
+// SAS column.
+func writeTable(w io.Writer, conns []ctl.Conn, sas bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOCAL\tREMOTE\tSTATE\tROLE\tTEP\tAEAD\tSESSION-ID\tRESUMED\tBYTES-IN\tBYTES-OUT\tAGE\tREASON")
+	fmt.Fprint(tw, "LOCAL\tREMOTE\tSTATE\tROLE\tTEP\tAEAD\tSESSION-ID\tRESUMED\tBYTES-IN\tBYTES-OUT\tAGE\tREASON")
+	if sas {
+		fmt.Fprint(tw, "\tSAS")
+	}
+	fmt.Fprintln(tw)
 	for _, c := range conns {
 		resumed := "no"
 		if c.Resumed {
 			resumed = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s",
 			c.Local, c.Remote, dash(c.State), dash(c.Role.String()), dash(c.TEP.String()), dash(c.AEAD),
 			dash(c.SessionID.String()), resumed, c.BytesIn, c.BytesOut, age(c.AgeSeconds), dash(c.FallbackReason))
+		if sas {
+			fmt.Fprintf(tw, "\t%s", sasColumn(c))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -146,6 +146,9 @@ func TestExitStatus(t *testing.T) {
 		{"extra argument", []string{"-u", absent, "foo"}, 2, "unexpected argument"},
 		{"unknown flag", []string{"--frobnicate"}, 2, "frobnicate"},
 		{"bad address", []string{"-u", "8.8.8.8:53"}, 2, "loopback"},
+		{"address and netns", []string{"-u", absent, "-n", "blue"}, 2, "exclude each other"},
+		{"bad netns name", []string{"-n", "../etc"}, 2, "netns"},
+		{"netns without a daemon", []string{"-n", "tcnetstat-test-absent"}, 1, "tcnetstat-test-absent/ctl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +157,13 @@ func TestExitStatus(t *testing.T) {
 				t.Errorf("exit %d stderr %q; want %d and %q", code, errOut, tt.code, tt.stderr)
 			}
 		})
+	}
+	// -V is the version (as in tcpcryptctl and tcpcryptd); -v is no flag here.
+	if out, _, code := exec(t, "-V"); code != 0 || !strings.Contains(out, "tcnetstat") {
+		t.Errorf("-V: exit %d, %q", code, out)
+	}
+	if _, _, code := exec(t, "-v"); code != 2 {
+		t.Errorf("-v: exit %d, want 2 (not a flag)", code)
 	}
 	// A daemon that fails internally: exit 1 with its message.
 	b := backendWith(0)

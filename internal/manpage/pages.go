@@ -29,7 +29,7 @@ const controlSocketBody = "The daemon and its tools talk over a control socket (
 // sessionIDBody explains session ids and how applications use them.
 const sessionIDBody = "Encryption alone does not say who is at the other end: an active attacker can sit in the middle of both handshakes. Every encrypted connection has a *session id* (RFC 8547 §5.1), a public value of 33 bytes here, and a TCP-ENO *role*, A or B. Both ends of a connection see the same session id and opposite roles; a man in the middle cannot make them match.\n" +
 	"\n" +
-	"An application authenticates its peer by binding the session id and its role into its own authentication: a password exchange, a signature, a channel-binding field. If both ends agree, there is no one in the middle. Go programs use the client library in package `ctl`: `ctl.WaitSession(ctx, conn)` (right after the connection opens) or `ctl.ConnInfo(conn)` return the id and role of a `net.Conn`, and fail when the connection is not encrypted, giving the reason. Programs in C and other languages use the user library `libtcpcrypt`(3) (`TCP_CRYPT_SESSID`, `tcpcrypt_getsessid`), or `tcpcryptctl sessid LOCAL REMOTE`, or the control protocol directly; `tcnetstat` lists the ids of every connection.\n" +
+	"An application authenticates its peer by binding the session id and its role into its own authentication: a password exchange, a signature, a channel-binding field. If both ends agree, there is no one in the middle. Go programs use the client library in package `ctl`: `ctl.WaitSession(ctx, conn)` (right after the connection opens) or `ctl.ConnInfo(conn)` return the id and role of a `net.Conn`, and fail when the connection is not encrypted, giving the reason. Programs in C and other languages use the user library `libtcpcrypt`(3) (`TCP_CRYPT_SESSID`, `tcpcrypt_getsessid`), or `tcpcryptctl sessid LOCAL REMOTE`, or the control protocol directly; `tcnetstat` lists the ids of every connection. The Go package `ctl/bind` does the whole check: `bind.PSK(ctx, conn, key)` proves a shared key bound to the session id and role at both ends and detects a man in the middle, and `tcnetstat --sas` shows each connection's short authentication string, eight words that two people can compare (`docs/binding.md`).\n" +
 	"\n" +
 	"Session ids are not secret; they are not keys."
 
@@ -123,10 +123,15 @@ func Tcnetstat() Page {
 			"\n" +
 			"With `--json` it prints a JSON array of connection objects (`[]` when there are none) with the members of the control protocol's Conn: `local`, `remote`, `state`, `role`, `tep`, `aead`, `session_id`, `resumed`, `bytes_in`, `bytes_out`, `frames_in`, `frames_out`, `age_seconds`, `last_error` (the abort reason, or the fallback explained) and `fallback_reason` (the fallback reason's name, for `plain` rows).\n" +
 			"\n" +
+			"With `--sas` it adds a last column SAS (with `--json`, a member `sas`): the connection's *short authentication string*, eight words derived from the session id (see SHORT AUTHENTICATION STRINGS); a dash (an empty string in JSON) when the connection has no session id.\n" +
+			"\n" +
 			"Any local user may run it.",
 		Sections: []Section{
 			{"CONTROL SOCKET", controlSocketBody},
 			{"SESSION IDS", sessionIDBody},
+			{"SHORT AUTHENTICATION STRINGS", "The SAS of a connection is eight words, e.g. `comet-harbor-quail-ribbon-tiger-acorn-lemon-yacht`, taken from a fixed list of 256 by the first eight bytes of SHA-256 over a label and the session id (64 bits). Both ends of one tcpcrypt session show the same SAS. Two people who read theirs to each other, over the phone or from two screens, and find them equal know that no one terminates tcpcrypt between the two hosts, provided both daemons are honest. A man in the middle who wants to match the strings has to compute about 2^64 hashes while the handshake waits; with fewer words that would be within reach.\n" +
+				"\n" +
+				"Programs do the same without people: the Go package `ctl/bind` proves knowledge of a shared key bound to the session id and role (`bind.PSK`), and returns the SAS of a connection (`bind.ConnSAS`). See `docs/binding.md`."},
 			{"ENVIRONMENT", ": `TCPCRYPT_CTL`\n" +
 				"the control address used when `-u` is not given."},
 			{"EXIT STATUS", ": 0\n" +
