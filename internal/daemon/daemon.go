@@ -80,6 +80,10 @@ type Daemon struct {
 	// budget is the memory budget every worker's engine shares
 	// (--memory-limit).
 	budget *engine.Budget
+
+	// ready is what the metrics listener's /readyz starts from: set once
+	// the daemon is ready, cleared when it stops.
+	ready metrics.Readiness
 }
 
 // newDaemon makes a Daemon without kernel resources (for Run and tests).
@@ -355,7 +359,7 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("control server listening", "address", cfg.Control)
 
 	if cfg.Metrics != "" {
-		ms, err := listenMetrics(cfg, disp, d.events.handshakes, d.budget, log)
+		ms, err := listenMetrics(cfg, disp, d, log)
 		if err != nil {
 			scancel()
 			wg.Wait()
@@ -383,6 +387,7 @@ func Run(ctx context.Context, opts Options) error {
 		len(cfg.Rules)+len(st), cfg.queues(), d.checkResult().Result)); err != nil {
 		log.Warn("could not notify the service manager", "err", err)
 	}
+	d.ready.SetReady()
 
 	var runErr error
 loop:
@@ -400,6 +405,7 @@ loop:
 			d.reload(opts.Reload)
 		}
 	}
+	d.ready.SetNotReady("stopping")
 	if err := sdnotify.Stopping("stopping: removing the nftables table"); err != nil {
 		log.Warn("could not notify the service manager", "err", err)
 	}
@@ -418,22 +424,19 @@ loop:
 	return nil
 }
 
-// listenMetrics opens the Prometheus endpoint (--metrics). Its collector
-// reads the engines through disp at scrape time, like Status.
-func listenMetrics(cfg Config, disp *nfq.Dispatcher, hs *metrics.Handshakes, budget *engine.Budget, log *slog.Logger) (*metrics.Server, error) {
-	reg, err := metrics.NewRegistry(metrics.Options{
-		Source:     metrics.FromDispatcher(disp),
-		Handshakes: hs,
-		Memory:     budget,
-		Queues:     cfg.queues(),
-	})
+// listenMetrics opens the Prometheus endpoint (--metrics) and /readyz. Its
+// collector reads the engines through disp at scrape time, like Status.
+func listenMetrics(cfg Config, disp *nfq.Dispatcher, d *Daemon, log *slog.Logger) (*metrics.Server, error) {
+	o := d.metricsOptions(cfg, metrics.FromDispatcher(disp))
+	reg, err := metrics.NewRegistry(o)
 	if err != nil {
 		return nil, err
 	}
+	h := metrics.Handler(reg, metrics.NewProbe(o), log)
 	if cfg.Pprof {
-		return metrics.ListenPprof(cfg.Metrics, metrics.Handler(reg, log))
+		return metrics.ListenPprof(cfg.Metrics, h)
 	}
-	return metrics.Listen(cfg.Metrics, metrics.Handler(reg, log))
+	return metrics.Listen(cfg.Metrics, h)
 }
 
 // checkListenRule returns the rule that covers the check server's port,
