@@ -147,8 +147,11 @@ var (
 		"Queue messages lost because the reader's socket buffer was full.")
 	descNFQErrors = desc("nfq_errors_total",
 		"Queue-reader problems, by kind: verdict (refused by the kernel), recv (other receive "+
-			"errors), parse (TCP without a readable flow key), truncated, no_packet_id, "+
+			"errors), parse (TCP without a readable flow key), no_packet_id, "+
 			"engine_bug (results that break the engine contract, resolved by a drop).", "kind")
+	descTruncated = desc("nfq_truncated_total",
+		"Packets the kernel copied to the daemon only in part; one that then has no readable "+
+			"flow key is also in nfq_errors_total{kind=\"parse\"}.")
 	descProtected = desc("protected_flows_total",
 		"Flows handed to the guard (kept queued without bypass until they end, DESIGN.md invariant 11).")
 	descGuardErrors = desc("guard_errors_total",
@@ -185,7 +188,7 @@ var allDescs = []*prometheus.Desc{
 	descOOOPruned, descMemory, descMemoryLimit,
 	descNFQPackets, descVerdicts, descHeldTotal, descHeld, descInjected, descInjectErrors,
 	descProtected, descGuardErrors, descPanics,
-	descENOBUFS, descNFQErrors, descVerdictLatency, descKernelDropped, descKernelUserDropped,
+	descENOBUFS, descNFQErrors, descTruncated, descVerdictLatency, descKernelDropped, descKernelUserDropped,
 }
 
 // Describe implements prometheus.Collector.
@@ -302,7 +305,7 @@ func collectNFQ(ch chan<- prometheus.Metric, s nfq.Stats, ec *engine.Counters, w
 	counter(ch, descNFQErrors, s.VerdictErrors, "verdict")
 	counter(ch, descNFQErrors, s.RecvErrors, "recv")
 	counter(ch, descNFQErrors, s.ParseErrors, "parse")
-	counter(ch, descNFQErrors, s.Truncated, "truncated")
+	counter(ch, descTruncated, s.Truncated)
 	counter(ch, descNFQErrors, s.NoPacketID, "no_packet_id")
 	counter(ch, descNFQErrors, s.EngineBugs, "engine_bug")
 	counter(ch, descProtected, s.Protected)

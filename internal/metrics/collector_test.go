@@ -192,7 +192,7 @@ func TestCollectorValues(t *testing.T) {
 		{`tcpcrypt_nfq_errors_total{kind="verdict"}`, 36},
 		{`tcpcrypt_nfq_errors_total{kind="recv"}`, 37},
 		{`tcpcrypt_nfq_errors_total{kind="parse"}`, 38},
-		{`tcpcrypt_nfq_errors_total{kind="truncated"}`, 39},
+		{`tcpcrypt_nfq_truncated_total{}`, 39},
 		{`tcpcrypt_nfq_errors_total{kind="no_packet_id"}`, 40},
 		{`tcpcrypt_nfq_errors_total{kind="engine_bug"}`, 41},
 		{`tcpcrypt_kernel_queue_dropped_total{queue="7463"}`, 3},

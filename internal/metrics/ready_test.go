@@ -320,6 +320,10 @@ func TestCollectorSumsDoNotDoubleCount(t *testing.T) {
 		{"sum(aborts_total)", sum("tcpcrypt_aborts_total{"), aborts},
 		{"sum(flows_ended_total)", sum("tcpcrypt_flows_ended_total{"), f.ec.FlowsClosed + f.ec.FlowsEvicted + f.ec.FlowsExpired},
 		{"sum(nfq_verdicts_total)", sum("tcpcrypt_nfq_verdicts_total{"), f.st.Accepted + f.st.Replaced + f.st.Dropped},
+		// Truncation is a property of a packet that may also fail to
+		// parse: it has a family of its own.
+		{"sum(nfq_errors_total)", sum("tcpcrypt_nfq_errors_total{"),
+			f.st.VerdictErrors + f.st.RecvErrors + f.st.ParseErrors + f.st.NoPacketID + f.st.EngineBugs},
 	}
 	for _, c := range checks {
 		if c.got != float64(c.want) {
