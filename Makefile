@@ -6,7 +6,7 @@ PKGS      := ./...
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: all build test unit lint fuzz e2e bench netns-bench demo vectors clean
+.PHONY: all build test unit lint fuzz e2e bench netns-bench demo vectors clean image
 
 all: build
 
@@ -20,13 +20,17 @@ build:
 # with TCPCRYPT_REQUIRE_ROOT_TESTS=1 (set by .ci/run) those skips are failures.
 test: lint unit
 
+# deploy/ is a module of its own (Kubernetes types stay out of the daemon's
+# module); its tests build the image context with the packaging scripts.
 unit:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	cd deploy && $(GO) test -race -count=1 -timeout 10m ./...
 
 lint:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	cd deploy && $(GO) vet ./... && $(GO) tool -modfile=../go.mod staticcheck ./...
 	python3 scripts/conformance.py --check $(wildcard ../shared/spec/tcpcrypt-rfc-digest.md)
 
 # Runs every fuzz target for FUZZTIME each, one after another.
@@ -51,6 +55,11 @@ bench:
 # wireguard-go in interleaved rounds; knobs BENCH_* (see the script's header).
 netns-bench:
 	./scripts/netns-bench.sh
+
+# The container image (deploy/Containerfile) from the .deb; without podman,
+# docker or buildah it lays out the build context and says how to build it.
+image:
+	./scripts/build-image.sh
 
 vectors:
 	$(GO) run ./internal/cmd/genvectors -o testdata/vectors/tcpcrypt.json

@@ -49,6 +49,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 go mod download
+# deploy/ is a module of its own (the Kubernetes manifests' tests).
+(cd deploy && go mod download)
 go build ./...
 make --no-print-directory libtcpcrypt >/dev/null
 

@@ -65,7 +65,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "memory-limit", DefaultText: "256M", Usage: "keep at most `BYTES` (suffix K, M or G) in connection buffers, over all workers; past it, segments are dropped for TCP to resend, out-of-order ones first"},
 		&cli.StringFlag{Name: "keylog", Usage: "append session secrets to `FILE` for debugging; DEFEATS THE ENCRYPTION for anyone who reads it"},
 		&cli.StringFlag{Name: "check-listen", Usage: "run a check server on `ADDR` (ip:port or :port) that tells clients their session id"},
-		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at http://`ADDR`/metrics (ip:port or :port, e.g. 127.0.0.1:9464)"},
+		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at http://`ADDR`/metrics, readiness at /readyz and liveness at /livez (ip:port or :port, e.g. 127.0.0.1:9464)"},
 		&cli.BoolFlag{Name: "pprof", DisableDefaultText: true, Usage: "also serve Go runtime profiles (net/http/pprof) under /debug/pprof/ on the --metrics address, for profiling the daemon"},
 		&cli.BoolFlag{Name: "version", Aliases: []string{"V"}, DisableDefaultText: true, Usage: "print the version and exit (-v is --verbose)"},
 	}

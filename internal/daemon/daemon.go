@@ -88,6 +88,10 @@ type Daemon struct {
 	// budget is the memory budget every worker's engine shares
 	// (--memory-limit).
 	budget *engine.Budget
+
+	// ready is what the metrics listener's /readyz starts from: set once
+	// the daemon is ready, cleared when it stops.
+	ready metrics.Readiness
 }
 
 // newDaemon makes a Daemon without kernel resources (for Run and tests).
@@ -384,6 +388,7 @@ func start(ctx context.Context, opts Options) (*running, error) {
 		n, cfg.queues(), d.checkResult().Result)); err != nil {
 		log.Warn("could not notify the service manager", "err", err)
 	}
+	d.ready.SetReady()
 	return r, nil
 }
 
@@ -461,7 +466,7 @@ func (r *running) startServers() error {
 	log.Info("control server listening", "address", cfg.Control)
 
 	if cfg.Metrics != "" {
-		ms, err := listenMetrics(cfg, r.disp, d.events.handshakes, d.budget, log)
+		ms, err := listenMetrics(cfg, r.disp, d, log)
 		if err != nil {
 			return err
 		}
@@ -500,6 +505,7 @@ func (r *running) serve(ctx context.Context, opts Options) error {
 // are reset (shutdown safety), then the table goes, the queue readers stop
 // and the rest is released. runErr is serve's error.
 func (r *running) stop(runErr error) error {
+	r.d.ready.SetNotReady("stopping")
 	if err := sdnotify.Stopping("stopping: removing the nftables table"); err != nil {
 		r.log.Warn("could not notify the service manager", "err", err)
 	}
@@ -522,22 +528,19 @@ func whenStopped(failOpen bool) string {
 	return "fail-closed"
 }
 
-// listenMetrics opens the Prometheus endpoint (--metrics). Its collector
-// reads the engines through disp at scrape time, like Status.
-func listenMetrics(cfg Config, disp *nfq.Dispatcher, hs *metrics.Handshakes, budget *engine.Budget, log *slog.Logger) (*metrics.Server, error) {
-	reg, err := metrics.NewRegistry(metrics.Options{
-		Source:     metrics.FromDispatcher(disp),
-		Handshakes: hs,
-		Memory:     budget,
-		Queues:     cfg.queues(),
-	})
+// listenMetrics opens the Prometheus endpoint (--metrics) and /readyz. Its
+// collector reads the engines through disp at scrape time, like Status.
+func listenMetrics(cfg Config, disp *nfq.Dispatcher, d *Daemon, log *slog.Logger) (*metrics.Server, error) {
+	o := d.metricsOptions(cfg, metrics.FromDispatcher(disp))
+	reg, err := metrics.NewRegistry(o)
 	if err != nil {
 		return nil, err
 	}
+	h := metrics.Handler(reg, metrics.NewProbe(o), log)
 	if cfg.Pprof {
-		return metrics.ListenPprof(cfg.Metrics, metrics.Handler(reg, log))
+		return metrics.ListenPprof(cfg.Metrics, h)
 	}
-	return metrics.Listen(cfg.Metrics, metrics.Handler(reg, log))
+	return metrics.Listen(cfg.Metrics, h)
 }
 
 // checkListenRule returns the rule that covers the check server's port,

@@ -66,7 +66,7 @@ func scrape(t *testing.T, c *http.Client) map[string]float64 {
 }
 
 const (
-	encryptedKey = `tcpcrypt_connections_total{outcome="encrypted",reason=""}`
+	encryptedKey = `tcpcrypt_connections_total{outcome="encrypted",reason="fresh"}`
 	handshakeKey = `tcpcrypt_handshakes_total{aead="AEAD_AES_128_GCM",tep="TCPCRYPT_ECDHE_Curve25519"}`
 )
 

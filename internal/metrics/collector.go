@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -37,6 +38,19 @@ type Options struct {
 	Queues []uint16
 	// Timeout bounds a scrape's wait for the workers (0: DefaultTimeout).
 	Timeout time.Duration
+	// Readiness, when set, is the daemon's own word on readiness: with
+	// Live, Queues and the workers' answer it decides GET /readyz (see
+	// Probe) and tcpcrypt_ready.
+	Readiness *Readiness
+	// Live, when set, is part of the readiness check: a non-nil error (one
+	// line) means the daemon's rules are no longer in force.
+	Live func(ctx context.Context) error
+	// Rules, when set, returns how many rules the daemon holds now by
+	// origin (e.g. "config", "state"), exported as tcpcrypt_rules.
+	Rules func() map[string]int
+	// Version is the daemon's version for tcpcrypt_build_info ("": the
+	// main module's version from the build information).
+	Version string
 }
 
 // Memory is what a Collector reads of the engines' memory budget.
@@ -50,7 +64,9 @@ var _ Memory = (*engine.Budget)(nil)
 // Collector is a prometheus.Collector that reads its Source at scrape time.
 // Metric names and labels are listed in docs/tcpcryptd.md ("Metrics").
 type Collector struct {
-	o Options
+	o     Options
+	probe *Probe
+	build BuildInfo
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -63,7 +79,7 @@ func NewCollector(o Options) *Collector {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	return &Collector{o: o}
+	return &Collector{o: o, probe: NewProbe(o), build: ReadBuildInfo(o.Version)}
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -74,9 +90,12 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // then the kernel's.
 var (
 	descConnections = desc("connections_total",
-		"Connections by outcome: encrypted (keys established; includes resumed), resumed, "+
-			"fallback (plain TCP) and aborted (reset), with the fallback or abort reason.",
+		"Connections whose negotiation ended, each counted once: encrypted (reason fresh or "+
+			"resumed) or fallback (ENO failed; reason says why).",
 		"outcome", "reason")
+	descAborts = desc("aborts_total",
+		"Connections aborted (reset toward both ends), by reason; an abort may follow either "+
+			"outcome of tcpcrypt_connections_total.", "reason")
 	descHandshakes = desc("handshakes_total",
 		"Encrypted connections (fresh and resumed) by key agreement and frame cipher.", "tep", "aead")
 	descVerifyFail = desc("verification_failures_total",
@@ -130,8 +149,11 @@ var (
 		"Queue messages lost because the reader's socket buffer was full.")
 	descNFQErrors = desc("nfq_errors_total",
 		"Queue-reader problems, by kind: verdict (refused by the kernel), recv (other receive "+
-			"errors), parse (TCP without a readable flow key), truncated, no_packet_id, "+
+			"errors), parse (TCP without a readable flow key), no_packet_id, "+
 			"engine_bug (results that break the engine contract, resolved by a drop).", "kind")
+	descTruncated = desc("nfq_truncated_total",
+		"Packets the kernel copied to the daemon only in part; one that then has no readable "+
+			"flow key is also in nfq_errors_total{kind=\"parse\"}.")
 	descProtected = desc("protected_flows_total",
 		"Flows handed to the guard (kept queued without bypass until they end, DESIGN.md invariant 11).")
 	descGuardErrors = desc("guard_errors_total",
@@ -143,6 +165,16 @@ var (
 		"Time from reading a segment from the queue to writing its verdict, for segments "+
 			"handed to the engines; a held segment is measured to its late verdict.")
 
+	descBuildInfo = desc("build_info",
+		"Always 1; the labels say which build of the daemon runs.", "version", "goversion", "revision")
+	descReady = desc("ready",
+		"1 when the daemon is ready (what GET /readyz answers 200 for: rules applied, every "+
+			"queue bound and read), else 0.")
+	descRules = desc("rules",
+		"Rules the daemon holds now, by origin: config (command line and config file), state "+
+			"(added at run time, kept in the state file), internal (the check server's port), "+
+			"temporary (the start-up check's).", "origin")
+
 	descKernelDropped = desc("kernel_queue_dropped_total",
 		"Packets the kernel dropped because the queue was full; "+
 			"from /proc/net/netfilter/nfnetlink_queue, a 32-bit counter that wraps.", "queue")
@@ -152,12 +184,13 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{
-	descConnections, descHandshakes, descVerifyFail, descDrops, descFlows, descSegments,
+	descBuildInfo, descReady, descRules,
+	descConnections, descAborts, descHandshakes, descVerifyFail, descDrops, descFlows, descSegments,
 	descFlowsTracked, descFlowsEnded, descFrames, descBytes, descRekeys, descLiveness, descRetransmits, descRedelivered,
 	descOOOPruned, descMemory, descMemoryLimit,
 	descNFQPackets, descVerdicts, descHeldTotal, descHeld, descInjected, descInjectErrors,
 	descProtected, descGuardErrors, descPanics,
-	descENOBUFS, descNFQErrors, descVerdictLatency, descKernelDropped, descKernelUserDropped,
+	descENOBUFS, descNFQErrors, descTruncated, descVerdictLatency, descKernelDropped, descKernelUserDropped,
 }
 
 // Describe implements prometheus.Collector.
@@ -174,11 +207,25 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.o.Timeout)
 	defer cancel()
+	gauge(ch, descBuildInfo, 1, c.build.Version, c.build.GoVersion, c.build.Revision)
 	ec, flows, err := c.o.Source.Engines(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descConnections, err)
 	} else {
 		collectEngine(ch, &ec, flows)
+	}
+	if c.o.Readiness != nil {
+		rerr := c.probe.checkDaemon(ctx)
+		if rerr == nil && err != nil {
+			rerr = workersErr(err)
+		}
+		gauge(ch, descReady, bool01(rerr == nil))
+	}
+	if c.o.Rules != nil {
+		rs := c.o.Rules()
+		for _, origin := range slices.Sorted(maps.Keys(rs)) {
+			gauge(ch, descRules, float64(rs[origin]), origin)
+		}
 	}
 	if m := c.o.Memory; m != nil {
 		gauge(ch, descMemory, float64(m.Used()))
@@ -195,18 +242,27 @@ func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels .
 	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 }
 
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
 	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 }
 
 func collectEngine(ch chan<- prometheus.Metric, c *engine.Counters, flows int) {
-	counter(ch, descConnections, c.FlowsEncrypted, "encrypted", "")
-	counter(ch, descConnections, c.FlowsResumed, "resumed", "")
+	// The engine counts resumed sessions among the encrypted ones; split
+	// them so that the series of the family add up to the connections.
+	counter(ch, descConnections, c.FlowsEncrypted-min(c.FlowsResumed, c.FlowsEncrypted), "encrypted", "fresh")
+	counter(ch, descConnections, c.FlowsResumed, "encrypted", "resumed")
 	for r := engine.FallbackReason(1); r < engine.NumFallbackReasons; r++ {
 		counter(ch, descConnections, c.Fallbacks[r], "fallback", r.String())
 	}
 	for r := engine.AbortReason(1); r < engine.NumAbortReasons; r++ {
-		counter(ch, descConnections, c.Aborts[r], "aborted", r.String())
+		counter(ch, descAborts, c.Aborts[r], r.String())
 	}
 	counter(ch, descVerifyFail, c.Aborts[engine.AbortAuth])
 	gauge(ch, descFlows, float64(flows))
@@ -252,7 +308,7 @@ func collectNFQ(ch chan<- prometheus.Metric, s nfq.Stats, ec *engine.Counters, w
 	counter(ch, descNFQErrors, s.VerdictErrors, "verdict")
 	counter(ch, descNFQErrors, s.RecvErrors, "recv")
 	counter(ch, descNFQErrors, s.ParseErrors, "parse")
-	counter(ch, descNFQErrors, s.Truncated, "truncated")
+	counter(ch, descTruncated, s.Truncated)
 	counter(ch, descNFQErrors, s.NoPacketID, "no_packet_id")
 	counter(ch, descNFQErrors, s.EngineBugs, "engine_bug")
 	counter(ch, descProtected, s.Protected)

@@ -145,12 +145,12 @@ func TestCollectorValues(t *testing.T) {
 		key  string
 		want float64
 	}{
-		{`tcpcrypt_connections_total{outcome="encrypted",reason=""}`, 3},
-		{`tcpcrypt_connections_total{outcome="resumed",reason=""}`, 1},
+		{`tcpcrypt_connections_total{outcome="encrypted",reason="fresh"}`, 2},
+		{`tcpcrypt_connections_total{outcome="encrypted",reason="resumed"}`, 1},
 		{`tcpcrypt_connections_total{outcome="fallback",reason="no_peer_eno"}`, 2},
 		{`tcpcrypt_connections_total{outcome="fallback",reason="table_full"}`, 0},
-		{`tcpcrypt_connections_total{outcome="aborted",reason="auth_failed"}`, 4},
-		{`tcpcrypt_connections_total{outcome="aborted",reason="idle_timeout"}`, 1},
+		{`tcpcrypt_aborts_total{reason="auth_failed"}`, 4},
+		{`tcpcrypt_aborts_total{reason="idle_timeout"}`, 1},
 		{`tcpcrypt_handshakes_total{aead="AEAD_AES_128_GCM",tep="TCPCRYPT_ECDHE_Curve25519"}`, 2},
 		{`tcpcrypt_handshakes_total{aead="AEAD_CHACHA20_POLY1305",tep="TCPCRYPT_ECDHE_P256"}`, 1},
 		{`tcpcrypt_verification_failures_total{}`, 4},
@@ -173,8 +173,8 @@ func TestCollectorValues(t *testing.T) {
 		{`tcpcrypt_retransmits_total{}`, 14},
 		{`tcpcrypt_redelivered_total{}`, 15},
 		{`tcpcrypt_drops_total{reason="memory_limit"}`, 16},
-		{`tcpcrypt_connections_total{outcome="aborted",reason="rekey_flood"}`, 17},
-		{`tcpcrypt_connections_total{outcome="aborted",reason="retransmit_limit"}`, 18},
+		{`tcpcrypt_aborts_total{reason="rekey_flood"}`, 17},
+		{`tcpcrypt_aborts_total{reason="retransmit_limit"}`, 18},
 		{`tcpcrypt_ooo_pruned_bytes_total{}`, 19},
 		{`tcpcrypt_memory_bytes{}`, 1234},
 		{`tcpcrypt_memory_limit_bytes{}`, 4096},
@@ -192,7 +192,7 @@ func TestCollectorValues(t *testing.T) {
 		{`tcpcrypt_nfq_errors_total{kind="verdict"}`, 36},
 		{`tcpcrypt_nfq_errors_total{kind="recv"}`, 37},
 		{`tcpcrypt_nfq_errors_total{kind="parse"}`, 38},
-		{`tcpcrypt_nfq_errors_total{kind="truncated"}`, 39},
+		{`tcpcrypt_nfq_truncated_total{}`, 39},
 		{`tcpcrypt_nfq_errors_total{kind="no_packet_id"}`, 40},
 		{`tcpcrypt_nfq_errors_total{kind="engine_bug"}`, 41},
 		{`tcpcrypt_kernel_queue_dropped_total{queue="7463"}`, 3},
@@ -227,7 +227,7 @@ func TestCollectorValues(t *testing.T) {
 	if n, want := count(`tcpcrypt_connections_total{outcome="fallback"`), int(engine.NumFallbackReasons)-1; n != want {
 		t.Errorf("%d fallback series, want %d", n, want)
 	}
-	if n, want := count(`tcpcrypt_connections_total{outcome="aborted"`), int(engine.NumAbortReasons)-1; n != want {
+	if n, want := count(`tcpcrypt_aborts_total{`), int(engine.NumAbortReasons)-1; n != want {
 		t.Errorf("%d abort series, want %d", n, want)
 	}
 	if n, want := count(`tcpcrypt_drops_total{`), int(engine.NumDropReasons)+1; n != want { // reasons minus none, plus shutdown and oversized
@@ -270,8 +270,8 @@ func TestCollectorFollowsSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := got[`tcpcrypt_connections_total{outcome="encrypted",reason=""}`]; v != 10 {
-		t.Errorf("encrypted = %v, want 10", v)
+	if v := got[`tcpcrypt_connections_total{outcome="encrypted",reason="fresh"}`]; v != 9 {
+		t.Errorf("encrypted fresh = %v, want 9 (10 encrypted, 1 of them resumed)", v)
 	}
 	if v := got[`tcpcrypt_held_packets{}`]; v != 0 {
 		t.Errorf("held now = %v, want 0", v)
@@ -286,7 +286,8 @@ func TestCollectorEngineError(t *testing.T) {
 		t.Errorf("gather error %v, want one naming %v", err, nfq.ErrNotRunning)
 	}
 	for k := range got {
-		if strings.HasPrefix(k, "tcpcrypt_connections_total") || strings.HasPrefix(k, "tcpcrypt_flows{") {
+		if strings.HasPrefix(k, "tcpcrypt_connections_total") || strings.HasPrefix(k, "tcpcrypt_aborts_total") ||
+			strings.HasPrefix(k, "tcpcrypt_flows{") {
 			t.Errorf("engine series %s exported although the engines could not be read", k)
 		}
 	}

@@ -9,6 +9,8 @@
 // happens, Handshakes, is fed by the engine's connection events: one call
 // per encrypted connection, never one per packet.
 //
-// A Server serves a private registry at GET /metrics only; it has read and
-// write timeouts and stops when its context ends.
+// A Server serves a private registry at GET /metrics and, given a Probe,
+// the health endpoints GET /readyz (ready: the daemon's Readiness, its
+// table, its queues and its workers all say so) and GET /livez; it has read
+// and write timeouts and stops when its context ends.
 package metrics

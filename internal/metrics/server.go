@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,14 +27,15 @@ const (
 	maxHeaderBytes    = 16 << 10
 )
 
-// Path is the only path served.
+// Path is where the metrics are served.
 const Path = "/metrics"
 
 // Handler serves g in the Prometheus exposition formats at GET (and HEAD)
-// /metrics; every other path is 404, other methods on /metrics 405. A
-// collector error is logged and the metrics that could be gathered are
-// still served.
-func Handler(g prometheus.Gatherer, log *slog.Logger) http.Handler {
+// /metrics. With ready set it also serves GET ReadyPath (200 "ready", or 503
+// with the reason on one line; see Probe) and GET LivePath (200 "alive").
+// Every other path is 404, other methods 405. A collector error is logged
+// and the metrics that could be gathered are still served.
+func Handler(g prometheus.Gatherer, ready *Probe, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -44,7 +46,29 @@ func Handler(g prometheus.Gatherer, log *slog.Logger) http.Handler {
 		MaxRequestsInFlight: maxInFlight,
 		Timeout:             handlerTimeout,
 	}))
+	if ready != nil {
+		mux.HandleFunc("GET "+ReadyPath, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			if err := ready.Check(r.Context()); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, oneLine(err.Error()))
+				return
+			}
+			fmt.Fprintln(w, "ready")
+		})
+		mux.HandleFunc("GET "+LivePath, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			fmt.Fprintln(w, "alive")
+		})
+	}
 	return mux
+}
+
+// oneLine joins the lines of s (errors.Join separates with newlines).
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
 // errorLog adapts a *slog.Logger to promhttp.Logger.

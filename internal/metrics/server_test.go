@@ -15,7 +15,7 @@ func TestServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Listen("127.0.0.1:0", Handler(reg, nil))
+	s, err := Listen("127.0.0.1:0", Handler(reg, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestServer(t *testing.T) {
 		status       int
 		contains     string
 	}{
-		{"GET", "/metrics", 200, `tcpcrypt_connections_total{outcome="encrypted",reason=""} 3`},
+		{"GET", "/metrics", 200, `tcpcrypt_connections_total{outcome="encrypted",reason="fresh"} 2`},
 		{"GET", "/metrics", 200, `tcpcrypt_kernel_queue_user_dropped_total{queue="7463"} 9`},
 		{"GET", "/metrics", 200, "go_goroutines"},
 		{"HEAD", "/metrics", 200, ""},
@@ -82,7 +82,7 @@ func TestServerStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Listen("127.0.0.1:0", Handler(reg, nil))
+	s, err := Listen("127.0.0.1:0", Handler(reg, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestServerPprof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ListenPprof("127.0.0.1:0", Handler(reg, nil))
+	s, err := ListenPprof("127.0.0.1:0", Handler(reg, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
