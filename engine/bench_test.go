@@ -20,8 +20,8 @@ var benchAEADs = []struct {
 
 // benchScript is an established flow between two engines (the testing.T
 // only reports setup failures).
-func benchScript(b *testing.B, aead crypto.AEADID) *script {
-	b.Helper()
+func benchScript(tb testing.TB, aead crypto.AEADID) *script {
+	tb.Helper()
 	cfg := Config{AEADs: []crypto.AEADID{aead}, MaxFlowBuffer: 64 << 20}
 	s := newScript(&testing.T{}, cfg, cfg)
 	s.handshake()

@@ -270,7 +270,7 @@ func (e *Engine) sendToLocal(f *flow, s *seg, h hdr, opts []byte, p0 uint64, dat
 				hh.urgent = uint16(u)
 			}
 		}
-		b, err := rebuild(s.p, opts, data[i:j], hh)
+		b, err := e.rebuild(s.p, opts, data[i:j], hh)
 		if err != nil {
 			if replace && i == 0 {
 				e.drop(DropRewrite)
@@ -306,7 +306,7 @@ func (e *Engine) passAck(f *flow, s *seg, h hdr, sack [][2]seq.Value) {
 		e.drop(DropRewrite)
 		return
 	}
-	out, err := rebuild(s.p, opts, nil, h)
+	out, err := e.rebuild(s.p, opts, nil, h)
 	if err != nil {
 		e.drop(DropRewrite)
 		return
@@ -338,7 +338,7 @@ func (e *Engine) inRST(f *flow, s *seg) {
 	if s.has(packet.FlagACK) && f.sndReady {
 		h.ack = seqAt(f.local.isn, f.snd.pAckValue())
 	}
-	out, err := rebuild(s.p, nil, nil, h)
+	out, err := e.rebuild(s.p, nil, nil, h)
 	if err != nil {
 		e.drop(DropRewrite)
 		return
@@ -438,7 +438,7 @@ func (e *Engine) buildToLocal(f *flow, pOff int64, flags uint8, payload []byte) 
 	if flags&packet.FlagRST != 0 {
 		fl.Options, fl.Window = nil, 0
 	}
-	b, err := packet.Build(nil, &fl)
+	b, err := packet.Build(e.pkts.get(buildLen(&fl)), &fl)
 	if err != nil {
 		return nil
 	}

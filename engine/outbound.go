@@ -242,7 +242,7 @@ func (e *Engine) emitOut(f *flow, s *seg, h hdr, opts, payload []byte) {
 	if more {
 		h.flags &^= packet.FlagFIN | packet.FlagPSH
 	}
-	out, err := rebuild(s.p, opts, payload[:first], h)
+	out, err := e.rebuild(s.p, opts, payload[:first], h)
 	if err != nil {
 		e.drop(DropRewrite)
 		return
@@ -258,7 +258,7 @@ func (e *Engine) emitOut(f *flow, s *seg, h hdr, opts, payload []byte) {
 		if hh.urgent != 0 {
 			hh.urgent, hh.flags = 0, hh.flags&^packet.FlagURG
 		}
-		b, err := rebuild(s.p, opts, payload[i:j], hh)
+		b, err := e.rebuild(s.p, opts, payload[i:j], hh)
 		if err != nil {
 			return
 		}
@@ -283,7 +283,7 @@ func (e *Engine) outRST(f *flow, s *seg) {
 	if err != nil {
 		opts = nil
 	}
-	out, err := rebuild(s.p, opts, nil, h)
+	out, err := e.rebuild(s.p, opts, nil, h)
 	if err != nil {
 		e.drop(DropRewrite)
 	} else {
@@ -368,7 +368,7 @@ func (e *Engine) buildToPeerOpts(f *flow, seqOff int64, flags uint8, payload, op
 		Flags: flags | packet.FlagACK, Window: f.window(),
 		Options: opts, Payload: payload,
 	}
-	b, err := packet.Build(nil, &fl)
+	b, err := packet.Build(e.pkts.get(buildLen(&fl)), &fl)
 	if err != nil {
 		return nil
 	}

@@ -274,7 +274,7 @@ func (r *recvHalf) deliver(c0, c1 uint64, data []byte, fin bool) {
 			r.frames = r.frames[:n]
 			r.fh = 0
 		}
-		r.frames = append(r.frames, f)
+		r.frames = append(r.recs().grow(r.frames), f)
 	}
 	r.plain.write(data)
 	r.pNext = f.p1
@@ -343,6 +343,7 @@ func (r *recvHalf) advance() {
 		r.frames = r.frames[:0]
 		r.fh = 0
 		if cap(r.frames) > keptRecords {
+			r.recs().put(r.frames)
 			r.frames = nil
 		}
 	}
@@ -387,6 +388,15 @@ func (r *recvHalf) release() {
 	r.plain.release()
 	r.ooo = nil
 	r.oooBytes = 0
+	r.recs().put(r.frames)
 	r.frames = nil
 	r.fh = 0
+}
+
+// recs is the engine's pool of record arrays (nil without a pool).
+func (r *recvHalf) recs() *recPool[recvFrame] {
+	if r.plain.pool == nil {
+		return nil
+	}
+	return &r.plain.pool.recv
 }

@@ -250,7 +250,15 @@ func (h *sendHalf) pushFrame(f sentFrame) {
 		h.frames = h.frames[:n]
 		h.fh = 0
 	}
-	h.frames = append(h.frames, f)
+	h.frames = append(h.recs().grow(h.frames), f)
+}
+
+// recs is the engine's pool of record arrays (nil without a pool).
+func (h *sendHalf) recs() *recPool[sentFrame] {
+	if h.q.pool == nil {
+		return nil
+	}
+	return &h.q.pool.sent
 }
 
 // bytes returns the wire bytes [c0, c1), which must not have been freed.
@@ -290,6 +298,7 @@ func (h *sendHalf) onAck(c int64) (p int64, ok bool) {
 		h.frames = h.frames[:0]
 		h.fh = 0
 		if cap(h.frames) > keptRecords {
+			h.recs().put(h.frames)
 			h.frames = nil
 		}
 	}
@@ -397,6 +406,7 @@ func (h *sendHalf) engineRuns(max int, fn func(c0, c1 uint64)) {
 // release frees all buffers.
 func (h *sendHalf) release() {
 	h.q.release()
+	h.recs().put(h.frames)
 	h.frames = nil
 	h.fh = 0
 	h.engineLive = 0
