@@ -188,7 +188,12 @@ func (e *Engine) frameOut(f *flow, s *seg, h *hdr, now time.Time) ([]byte, DropR
 		}
 		sh.q.reserve(wire)
 		e.maybeRekey(f, now)
-		if err := sh.frame(fresh, fin, urgAt); err != nil {
+		// fresh ends the packet: its frames are sealed from where they are.
+		buf, at := s.p.Buf, len(s.p.Buf)-len(fresh)
+		if len(fresh) > 0 && &buf[at] != &fresh[0] {
+			buf, at = fresh, 0 // not a suffix after all: seal a copy
+		}
+		if err := sh.frameFrom(buf, at, fin, urgAt); err != nil {
 			e.abortErr(f, s, AbortInternal, err)
 			return nil, DropDead
 		}
