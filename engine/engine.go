@@ -368,6 +368,8 @@ type Engine struct {
 	// parsed is the segment Process is working on (it refers to the
 	// caller's packet until the next call).
 	parsed packet.Packet
+	// scratch takes the plaintext of frames with little data (openOne).
+	scratch [64]byte
 }
 
 // New returns an Engine for cfg (a copy is kept; defaults are filled in).
