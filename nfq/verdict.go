@@ -79,6 +79,19 @@ type batch struct {
 	iov   [][]byte // headers, payloads and padding, in order
 	n     int      // verdicts in the batch
 	bytes int
+	// recycle, when set, gives each packet of the batch back to the
+	// worker's engine once the batch is sent (engine.Engine.Recycle), so
+	// that the engine reuses its buffer; pkts are those packets.
+	recycle func([]byte)
+	pkts    [][]byte
+}
+
+// recycler returns eng's Recycle, or nil if it has none (test fakes).
+func recycler(eng Engine) func([]byte) {
+	if r, ok := eng.(interface{ Recycle([]byte) }); ok {
+		return r.Recycle
+	}
+	return nil
 }
 
 func newBatch(rc syscall.RawConn, qnum uint16) *batch {
@@ -105,6 +118,9 @@ func (b *batch) add(id uint32, verdict int, pkt []byte) {
 	b.iov = append(b.iov, b.hdrs[start:len(b.hdrs):len(b.hdrs)])
 	b.bytes += len(b.hdrs) - start
 	if pkt != nil {
+		if b.recycle != nil {
+			b.pkts = append(b.pkts, pkt)
+		}
 		b.iov = append(b.iov, pkt)
 		b.bytes += len(pkt)
 		if len(pad) > 0 {
@@ -117,6 +133,11 @@ func (b *batch) add(id uint32, verdict int, pkt []byte) {
 
 // reset empties the batch, dropping its references to packets.
 func (b *batch) reset() {
+	for _, p := range b.pkts {
+		b.recycle(p) // sent (or refused): the kernel has no reference to it
+	}
+	clear(b.pkts)
+	b.pkts = b.pkts[:0]
 	clear(b.iov)
 	b.iov, b.hdrs, b.n, b.bytes = b.iov[:0], b.hdrs[:0], 0, 0
 }

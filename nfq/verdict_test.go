@@ -147,3 +147,27 @@ func FuzzBatchWire(f *testing.F) {
 		}
 	})
 }
+
+// TestBatchRecycle: once a batch is sent (reset), each packet it carried
+// goes back through recycle exactly once, and verdicts without a packet
+// give nothing back.
+func TestBatchRecycle(t *testing.T) {
+	b := newBatch(nil, 7463)
+	var got [][]byte
+	b.recycle = func(p []byte) { got = append(got, p) }
+	p1, p2 := []byte{1, 2, 3}, []byte{4, 5}
+	b.add(1, nfqueue.NfAccept, p1)
+	b.add(2, nfqueue.NfDrop, nil)
+	b.add(3, nfqueue.NfAccept, p2)
+	if len(got) != 0 {
+		t.Fatalf("recycled %d packets before the batch was sent", len(got))
+	}
+	b.reset()
+	if len(got) != 2 || &got[0][0] != &p1[0] || &got[1][0] != &p2[0] {
+		t.Fatalf("recycled %v, want the two packets", got)
+	}
+	b.reset()
+	if len(got) != 2 {
+		t.Errorf("a second reset recycled again: %d", len(got))
+	}
+}

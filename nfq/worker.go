@@ -68,6 +68,7 @@ func newWorker(d *Dispatcher, idx int, eng Engine) *worker {
 			for i, q := range d.queues {
 				if rc, ok := queueRawConn(q); ok {
 					bs[i] = newBatch(rc, d.cfg.QueueNum+uint16(i))
+					bs[i].recycle = recycler(eng) // packets go back to the engine once sent
 				}
 			}
 			return bs
@@ -248,11 +249,17 @@ func (w *worker) carryOut(res engine.Result, cur *item) {
 		// sees the engine's order.
 		w.flush()
 	}
+	// An Injector keeps a packet only for the call: it goes back to the
+	// engine right after (engine.Engine.Recycle).
+	rec, _ := w.eng.(interface{ Recycle([]byte) })
 	for _, p := range res.ToPeer {
 		if err := w.d.inj.ToPeer(p); err != nil {
 			w.c.inc(cInjectErrors)
 		} else {
 			w.c.inc(cInjectedToPeer)
+		}
+		if rec != nil {
+			rec.Recycle(p)
 		}
 	}
 	for _, p := range res.ToLocal {
@@ -260,6 +267,9 @@ func (w *worker) carryOut(res engine.Result, cur *item) {
 			w.c.inc(cInjectErrors)
 		} else {
 			w.c.inc(cInjectedToLocal)
+		}
+		if rec != nil {
+			rec.Recycle(p)
 		}
 	}
 	if cur != nil && res.Verdict == engine.Hold {
