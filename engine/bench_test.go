@@ -105,7 +105,7 @@ func BenchmarkDecrypt(b *testing.B) {
 				for i := 0; i < b.N; i += batch {
 					b.StopTimer()
 					wire = wire[:0]
-					for k := 0; k < batch; k++ {
+					for k := 0; k < min(batch, b.N-i); k++ {
 						setSeq(pkt, cISN.Add(1+seq.Size((i+k)*size)))
 						r := s.a.Process(pkt, Outbound)
 						// A GSO-sized segment grows past 64 KiB with its
@@ -127,7 +127,7 @@ func BenchmarkDecrypt(b *testing.B) {
 						s.a.Recycle(w)
 					}
 					// The server stack acknowledges what it got.
-					setAck(sack, cISN.Add(1+seq.Size((i+batch)*size)))
+					setAck(sack, cISN.Add(1+seq.Size(min(i+batch, b.N)*size)))
 					recycle(s.b, s.b.Process(sack, Outbound))
 					b.StartTimer()
 				}

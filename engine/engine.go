@@ -463,10 +463,12 @@ func reuse(l [][]byte) [][]byte {
 
 // begin starts a call that builds a Result: the packet lists handed out by
 // the previous one are no longer the caller's, and their references to its
-// packets are dropped.
+// packets are dropped. Anything a call left in the Result without finishing
+// it (it panicked, and the caller recovered) is dropped too.
 func (e *Engine) begin() {
 	clear(e.out.ToPeer[:cap(e.out.ToPeer)])
 	clear(e.out.ToLocal[:cap(e.out.ToLocal)])
+	e.out = Result{ToPeer: e.out.ToPeer[:0], ToLocal: e.out.ToLocal[:0]}
 }
 
 // Recycle gives back a packet the engine returned in a Result (Packet, an
