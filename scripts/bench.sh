@@ -29,7 +29,7 @@ names = {"AES128GCM": "AEAD_AES_128_GCM", "AES256GCM": "AEAD_AES_256_GCM", "ChaC
 print("\n# engine throughput relative to the bare AEAD (same run)")
 print(f"{'path':<34} {'engine MB/s':>12} {'AEAD 16K':>9} {'ratio':>6} {'AEAD 1400':>10} {'ratio':>6} {'allocs/op':>10}")
 for short, long in names.items():
-    for path, base in (("Encrypt", "Seal"), ("Decrypt", "Open")):
+    for path, base in (("Encrypt", "Seal"), ("EncryptInFlight", "Seal"), ("Decrypt", "Open")):
         for size in ("1448", "65000"):
             key = f"{path}/{short}/{size}"
             e = mbs.get(key)
