@@ -477,9 +477,12 @@ func (e *Engine) begin() {
 // for a later packet, so the caller must not read, write or keep pkt (or
 // any slice of its buffer) after the call, and must recycle each packet at
 // most once. Recycling is optional: a packet never recycled is simply left
-// to the GC. Buffers that did not come from the engine's pool are ignored.
-// Recycle does not change any Result's lists and may be called at any time
-// between other calls (it is not safe for concurrent use either).
+// to the GC. Only packets the engine returned may be recycled: the engine
+// keeps any buffer of one of its two packet capacities (2 KiB, 64 KiB) and
+// would write into it later, so the caller's own buffers must never be
+// passed (other capacities are ignored). Recycle does not change any
+// Result's lists and may be called at any time between other calls (it is
+// not safe for concurrent use either).
 func (e *Engine) Recycle(pkt []byte) { e.pkts.put(pkt) }
 
 func (e *Engine) toPeer(b []byte) {
