@@ -368,6 +368,9 @@ type Engine struct {
 	// parsed is the segment Process is working on (it refers to the
 	// caller's packet until the next call).
 	parsed packet.Packet
+	// handed is how many ToPeer and ToLocal entries the last Result
+	// handed out in the arrays e.out reuses (begin clears them).
+	handed [2]int
 	// scratch takes the plaintext of frames with little data (openOne).
 	scratch [64]byte
 }
@@ -442,6 +445,7 @@ func (e *Engine) finish() Result {
 func (e *Engine) finishTick() Result {
 	r := e.out
 	e.out = Result{ToPeer: reuse(r.ToPeer), ToLocal: reuse(r.ToLocal)}
+	e.handed = [2]int{len(r.ToPeer), len(r.ToLocal)}
 	e.ctr.InjectedToPeer += uint64(len(r.ToPeer))
 	e.ctr.InjectedToLocal += uint64(len(r.ToLocal))
 	return r
@@ -466,9 +470,13 @@ func reuse(l [][]byte) [][]byte {
 // packets are dropped. Anything a call left in the Result without finishing
 // it (it panicked, and the caller recovered) is dropped too.
 func (e *Engine) begin() {
-	clear(e.out.ToPeer[:cap(e.out.ToPeer)])
-	clear(e.out.ToLocal[:cap(e.out.ToLocal)])
-	e.out = Result{ToPeer: e.out.ToPeer[:0], ToLocal: e.out.ToLocal[:0]}
+	// Only the entries the last Result handed out (or a call that did not
+	// finish appended) can be set: earlier ones were cleared by earlier
+	// calls.
+	p, l := e.out.ToPeer, e.out.ToLocal
+	clear(p[:min(max(e.handed[0], len(p)), cap(p))])
+	clear(l[:min(max(e.handed[1], len(l)), cap(l))])
+	e.out = Result{ToPeer: p[:0], ToLocal: l[:0]}
 }
 
 // Recycle gives back a packet the engine returned in a Result (Packet, an
