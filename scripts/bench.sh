@@ -27,7 +27,7 @@ names = {"AES128GCM": "AEAD_AES_128_GCM", "AES256GCM": "AEAD_AES_256_GCM", "ChaC
 # segment becomes about 46 frames of 1434 bytes, so 16 KiB frames are out of its
 # reach by the per-call cost of the AEAD alone).
 print("\n# engine throughput relative to the bare AEAD (same run)")
-print(f"{'path':<34} {'engine MB/s':>12} {'AEAD 16K':>9} {'ratio':>6} {'AEAD 1400':>10} {'ratio':>6} {'allocs/op':>10}")
+print(f"{'path':<40} {'engine MB/s':>12} {'AEAD 16K':>9} {'ratio':>6} {'AEAD 1400':>10} {'ratio':>6} {'allocs/op':>10}")
 for short, long in names.items():
     for path, base in (("Encrypt", "Seal"), ("EncryptInFlight", "Seal"), ("Decrypt", "Open")):
         for size in ("1448", "65000"):
@@ -36,5 +36,5 @@ for short, long in names.items():
             big = mbs.get(f"{base}/{long}/16384")
             small = mbs.get(f"{base}/{long}/1400")
             if e and big and small:
-                print(f"{key:<34} {e:>12.1f} {big:>9.1f} {e/big:>6.2f} {small:>10.1f} {e/small:>6.2f} {allocs.get(key, '-'):>10}")
+                print(f"{key:<40} {e:>12.1f} {big:>9.1f} {e/big:>6.2f} {small:>10.1f} {e/small:>6.2f} {allocs.get(key, '-'):>10}")
 PY
