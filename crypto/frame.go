@@ -169,6 +169,91 @@ func (k *FrameKey) Seal(dst []byte, offset uint64, p Plain) ([]byte, error) {
 	return dst, nil
 }
 
+// SealFrom is Seal for frame data that sits at buf[i:j], without copying it
+// into dst first: the AEAD reads the plaintext flags byte (and urgent
+// field) from the DataOffset(p.URG)-FrameHeaderLen bytes just before the
+// data, buf[i-k:i], which SealFrom overwrites for the call and restores
+// before it returns, and writes the ciphertext straight into dst. p.Data is
+// ignored. buf must not be read or written by anything else during the
+// call, and dst's spare capacity must not overlap buf. When i < k (no room
+// before the data) it falls back to Seal, copying.
+func (k *FrameKey) SealFrom(dst []byte, offset uint64, p Plain, buf []byte, i, j int) ([]byte, error) {
+	pre := DataOffset(p.URG) - FrameHeaderLen
+	if i < pre {
+		p.Data = buf[i:j]
+		return k.Seal(dst, offset, p)
+	}
+	p.Data = buf[i:j]
+	plen := plainLen(&p)
+	clen := plen + TagLen
+	if clen > MaxCiphertextLen {
+		return dst, fmt.Errorf("tcpcrypt: seal %d data bytes: %w", len(p.Data), ErrFrameTooLong)
+	}
+	if k.aead == nil {
+		return dst, fmt.Errorf("tcpcrypt: seal with generation %d: %w", k.gen, ErrKeyErased)
+	}
+	flen := FrameHeaderLen + clen
+	if offset+uint64(flen) < offset {
+		return dst, fmt.Errorf("tcpcrypt: seal at offset %d: %w", offset, ErrStreamExhausted)
+	}
+	n := len(dst)
+	dst = slices.Grow(dst, flen)[:n+FrameHeaderLen]
+	out := dst[n:]
+	out[0] = 0
+	if p.Rekey {
+		out[0] = controlRekey
+	}
+	binary.BigEndian.PutUint16(out[1:], uint16(clen))
+	var saved [3]byte
+	in := buf[i-pre : j]
+	copy(saved[:pre], in)
+	in[0] = 0
+	if p.FIN {
+		in[0] |= flagFIN
+	}
+	if p.URG {
+		in[0] |= flagURG
+		binary.BigEndian.PutUint16(in[1:], p.Urgent)
+	}
+	dst = k.aead.Seal(dst, k.setNonce(offset), in, dst[n:n+FrameHeaderLen])
+	copy(in, saved[:pre])
+	return dst, nil
+}
+
+// OpenData is Open that appends only the frame's data to dst (the flags
+// byte and urgent field go into the returned Plain), decrypting straight
+// into dst with no copy: the AEAD writes the flags byte over dst's last
+// byte, which OpenData restores. frame must not overlap dst's spare
+// capacity. An empty dst costs a copy of the data. On error dst is returned
+// unchanged in length and content.
+func (k *FrameKey) OpenData(dst []byte, offset uint64, frame []byte) (Plain, []byte, error) {
+	dst = slices.Grow(dst, len(frame))
+	n := len(dst)
+	if n == 0 {
+		p, err := k.Open(dst, offset, frame)
+		if err != nil {
+			return Plain{}, dst, err
+		}
+		// Open appended flags (and urgent) before the data: move it down
+		// (append moves overlapping bytes correctly).
+		dst = append(dst, p.Data...)
+		p.Data = dst
+		return p, dst, nil
+	}
+	last := dst[n-1]
+	p, err := k.Open(dst[:n-1], offset, frame)
+	dst[n-1] = last
+	if err != nil {
+		return Plain{}, dst, err
+	}
+	m := len(p.Data)
+	if p.URG {
+		copy(dst[n:n+m], p.Data) // the urgent field took two bytes of room
+	}
+	p.Data = dst[n : n+m]
+	return p, dst[:n+m], nil
+}
+
 // Open authenticates and decrypts one whole frame (header included) found
 // at stream offset `offset`. The AEAD plaintext is appended to dst and the
 // returned Plain.Data aliases it; pass frame[3:3] as dst to decrypt in

@@ -163,6 +163,24 @@ func (e *Encoder) Seal(dst []byte, p Plain) ([]byte, error) {
 	return out, nil
 }
 
+// SealFrom is Seal for data at buf[i:j], sealed with FrameKey.SealFrom:
+// no copy of the data, the bytes just before it borrowed for the flags
+// (and urgent field) during the call and restored. p.Data is ignored.
+func (e *Encoder) SealFrom(dst []byte, p Plain, buf []byte, i, j int) ([]byte, error) {
+	key, err := e.s.Key(e.gen, e.dir)
+	if err != nil {
+		return dst, err
+	}
+	p.Rekey = e.pending
+	out, err := key.SealFrom(dst, e.off, p, buf, i, j)
+	if err != nil {
+		return dst, err
+	}
+	e.off += uint64(len(out) - len(dst))
+	e.pending = false
+	return out, nil
+}
+
 // Rekey raises the local generation by one; the next frame sealed uses it
 // and carries rekey = 1. It returns false, changing nothing, when a rekey is
 // already pending (no frame has been sealed under the last raise, and the

@@ -131,7 +131,7 @@ func buildRST(src, dst netip.AddrPort, sq, ack seq.Value, withACK bool) []byte {
 	if withACK {
 		fl.Ack, fl.Flags = ack, fl.Flags|packet.FlagACK
 	}
-	b, err := packet.Build(nil, &fl)
+	b, err := packet.Build(nil, &fl) // rare: not worth a pooled buffer
 	if err != nil {
 		return nil
 	}
@@ -161,6 +161,7 @@ func (e *Engine) onDead(f *flow, s *seg) {
 // lingers like any aborted flow. It reports false when no live flow has
 // those endpoints.
 func (e *Engine) AbortFlow(fl Flow, r AbortReason) (Result, bool) {
+	e.begin()
 	f := e.tab.flows[flowKey{local: fl.Local, remote: fl.Remote}]
 	if f == nil || f.state.dead() {
 		return e.finishTick(), false
@@ -177,6 +178,7 @@ func (e *Engine) AbortFlow(fl Flow, r AbortReason) (Result, bool) {
 // left alone and ok is false. The Result's Unprotect names fl if it was
 // protected; the caller releases it.
 func (e *Engine) ForgetClosed(fl Flow) (r Result, ok bool) {
+	e.begin()
 	f := e.tab.flows[flowKey{local: fl.Local, remote: fl.Remote}]
 	if f == nil || f.state != StateClosed {
 		return e.finishTick(), false

@@ -34,8 +34,11 @@ const (
 // runs. A flow's buffers come from its engine's pool and go back to it as
 // soon as they are empty, so an idle flow holds none. Not counted: the flow
 // itself and records arrays of up to 64 entries (bounded by the flow table),
-// the engine's pool of free buffers (at most 16 MiB per engine), and segments
-// held while keys are missing (Config.MaxHeldPerFlow, MaxHeldTotal).
+// the engine's free lists, which no peer can grow past their fixed bounds
+// (stream buffers at most 16 MiB, packet buffers pktPoolMaxBytes = 1.1 MiB,
+// record arrays 2 x recPoolMax entries = 640 KiB, per engine), packets
+// handed to the caller (its own until it recycles them), and segments held
+// while keys are missing (Config.MaxHeldPerFlow, MaxHeldTotal).
 //
 // How it is enforced, before bytes are stored: out-of-order bytes are
 // refused once the total reaches three quarters of the limit; new outbound

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tcpcryptd/tcpcrypt/crypto"
 	"github.com/tcpcryptd/tcpcrypt/eno"
+	"github.com/tcpcryptd/tcpcrypt/packet"
 )
 
 // Dir is the direction of a segment relative to the local stack.
@@ -85,8 +86,16 @@ type Release struct {
 	Packet  []byte
 }
 
-// Result is the outcome of Process or Tick. Every slice in it is owned by
-// the caller.
+// Result is the outcome of Process or Tick.
+//
+// Ownership: every packet in a Result (Packet, each of ToPeer and ToLocal,
+// Released[i].Packet) is the caller's, and the engine never reads or writes
+// it again, until the caller hands it back with Engine.Recycle. The slices
+// ToPeer and ToLocal themselves (the arrays of packets, not the packets) are
+// the engine's: they are valid until the next call of Process, Tick,
+// AbortFlow or ForgetClosed on the same engine, which reuses them; a caller
+// that keeps the list longer copies it. Released, Protect and Unprotect are
+// the caller's.
 type Result struct {
 	Verdict Verdict // for the segment given to Process; unused by Tick
 	Packet  []byte  // Replace: the new packet
@@ -359,6 +368,15 @@ type Engine struct {
 	heldTotal int
 	mem       int64   // bytes this engine's flows charge to cfg.Budget
 	pool      bufPool // free stream buffers, shared by this engine's flows
+	pkts      pktPool // free packet buffers (Recycle)
+	// parsed is the segment Process is working on (it refers to the
+	// caller's packet until the next call).
+	parsed packet.Packet
+	// handed is how many ToPeer and ToLocal entries the last Result
+	// handed out in the arrays e.out reuses (begin clears them).
+	handed [2]int
+	// scratch takes the plaintext of frames with little data (openOne).
+	scratch [64]byte
 }
 
 // New returns an Engine for cfg (a copy is kept; defaults are filled in).
@@ -430,11 +448,54 @@ func (e *Engine) finish() Result {
 // finishTick hands over the result of a Tick (no verdict to count).
 func (e *Engine) finishTick() Result {
 	r := e.out
-	e.out = Result{}
+	e.out = Result{ToPeer: reuse(r.ToPeer), ToLocal: reuse(r.ToLocal)}
+	e.handed = [2]int{len(r.ToPeer), len(r.ToLocal)}
 	e.ctr.InjectedToPeer += uint64(len(r.ToPeer))
 	e.ctr.InjectedToLocal += uint64(len(r.ToLocal))
 	return r
 }
+
+// maxReusedList bounds the packet lists (Result.ToPeer, ToLocal) whose
+// arrays the engine keeps for its next Result.
+const maxReusedList = 64
+
+// reuse returns the array of a packet list handed out in the last Result,
+// emptied, for the next one; its old entries stay until begin clears them,
+// since the caller reads them until its next call.
+func reuse(l [][]byte) [][]byte {
+	if cap(l) > maxReusedList {
+		return nil
+	}
+	return l[:0]
+}
+
+// begin starts a call that builds a Result: the packet lists handed out by
+// the previous one are no longer the caller's, and their references to its
+// packets are dropped. Anything a call left in the Result without finishing
+// it (it panicked, and the caller recovered) is dropped too.
+func (e *Engine) begin() {
+	// Only the entries the last Result handed out (or a call that did not
+	// finish appended) can be set: earlier ones were cleared by earlier
+	// calls.
+	p, l := e.out.ToPeer, e.out.ToLocal
+	clear(p[:min(max(e.handed[0], len(p)), cap(p))])
+	clear(l[:min(max(e.handed[1], len(l)), cap(l))])
+	e.out = Result{ToPeer: p[:0], ToLocal: l[:0]}
+}
+
+// Recycle gives back a packet the engine returned in a Result (Packet, an
+// element of ToPeer or ToLocal, or Released[i].Packet), once the caller is
+// done with it: sent, injected, or dropped. The engine reuses its buffer
+// for a later packet, so the caller must not read, write or keep pkt (or
+// any slice of its buffer) after the call, and must recycle each packet at
+// most once. Recycling is optional: a packet never recycled is simply left
+// to the GC. Only packets the engine returned may be recycled: the engine
+// keeps any buffer of one of its two packet capacities (2 KiB, 64 KiB) and
+// would write into it later, so the caller's own buffers must never be
+// passed (other capacities are ignored). Recycle does not change any
+// Result's lists and may be called at any time between other calls (it is
+// not safe for concurrent use either).
+func (e *Engine) Recycle(pkt []byte) { e.pkts.put(pkt) }
 
 func (e *Engine) toPeer(b []byte) {
 	if b != nil {

@@ -224,22 +224,24 @@ type opener struct {
 	gen   uint32
 }
 
-func (o *opener) openFrame(frame []byte, off uint64) (crypto.Plain, error) {
+// openFrame verifies frame, found at wire offset off, and appends its data
+// to dst (crypto.FrameKey.OpenData: straight into dst, no copy).
+func (o *opener) openFrame(dst, frame []byte, off uint64) (crypto.Plain, []byte, error) {
 	g := o.gen
 	if frame[0]&1 != 0 {
 		g++
 		if g == 0 {
-			return crypto.Plain{}, crypto.ErrStreamExhausted
+			return crypto.Plain{}, dst, crypto.ErrStreamExhausted
 		}
 	}
 	k, err := o.sched.Key(g, o.dir)
 	if err != nil {
-		return crypto.Plain{}, err
+		return crypto.Plain{}, dst, err
 	}
-	p, err := k.Open(frame[crypto.FrameHeaderLen:crypto.FrameHeaderLen], off, frame)
+	p, dst, err := k.OpenData(dst, off, frame)
 	if err != nil {
-		return crypto.Plain{}, err
+		return crypto.Plain{}, dst, err
 	}
 	o.gen = g
-	return p, nil
+	return p, dst, nil
 }

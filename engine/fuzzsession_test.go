@@ -502,6 +502,7 @@ func (s *session) outbound(x *fzStack, pkt, payload []byte) {
 		s.logf("%s out %s -> %s", x.name, summary(pkt), resultSummary(r))
 	}
 	s.check(x, r)
+	r = owned(x.e, r)
 	_, after := x.original()
 	orig := after || ok && !st.dead()
 	if orig && len(payload) > 0 {
@@ -537,6 +538,7 @@ func (s *session) deliver(y *fzStack, pkt []byte) {
 		s.logf("%s in %s -> %s", y.name, summary(pkt), resultSummary(r))
 	}
 	s.check(y, r)
+	r = owned(y.e, r)
 	_, after := y.original()
 	// A SYN with a new ISN on a dead flow starts a new connection: its
 	// packets are not the session's.
@@ -550,6 +552,42 @@ func (s *session) deliver(y *fzStack, pkt []byte) {
 		y.held[r.Token] = heldAt{dir: Inbound, pkt: bytes.Clone(pkt)}
 	}
 	s.rest(y, r, orig)
+}
+
+// owned returns r with copies of its packets, and poisons and recycles the
+// engine's (as the daemon recycles them once sent): a retransmission copy
+// or later packet that still aliased a recycled buffer would show as
+// corrupted bytes on the wire or at the stacks.
+func owned(e *Engine, r Result) Result {
+	own := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		c := bytes.Clone(b)
+		full := b[:cap(b)]
+		for i := range full {
+			full[i] = 0x5a
+		}
+		e.Recycle(b)
+		return c
+	}
+	if r.Verdict == Replace {
+		r.Packet = own(r.Packet)
+	}
+	peer, local := make([][]byte, len(r.ToPeer)), make([][]byte, len(r.ToLocal))
+	for i, b := range r.ToPeer {
+		peer[i] = own(b)
+	}
+	for i, b := range r.ToLocal {
+		local[i] = own(b)
+	}
+	r.ToPeer, r.ToLocal = peer, local
+	for i := range r.Released {
+		if r.Released[i].Verdict == Replace {
+			r.Released[i].Packet = own(r.Released[i].Packet)
+		}
+	}
+	return r
 }
 
 // rest routes a Result's injected and released packets; orig says
@@ -721,6 +759,7 @@ func (s *session) tick() {
 			s.logf("%s tick %s -> %s", x.name, s.now.Format("04:05.000"), resultSummary(r))
 		}
 		s.check(x, r)
+		r = owned(x.e, r)
 		_, after := x.original()
 		s.rest(x, r, ok || after)
 	}

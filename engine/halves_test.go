@@ -10,7 +10,8 @@ import (
 
 // fakeSeal lays a frame out like RFC 8548 §4.2 with the plaintext in clear
 // and a zero tag, so mapping tests can see which byte went where.
-func fakeSeal(dst []byte, off uint64, spec frameSpec, data []byte) ([]byte, error) {
+func fakeSeal(dst []byte, off uint64, spec frameSpec, buf []byte, i, j int) ([]byte, error) {
+	data := buf[i:j]
 	var ctl, flags byte
 	if spec.rekey {
 		ctl = 1

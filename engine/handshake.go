@@ -71,7 +71,7 @@ func (e *Engine) sendSYNWithENO(f *flow, s *seg) {
 		e.fallback(f, s, FallbackNoOptionSpace)
 		return
 	}
-	out, err := rebuild(s.p, opts, nil, sameHdr(s))
+	out, err := e.rebuild(s.p, opts, nil, sameHdr(s))
 	if err != nil {
 		e.fallback(f, s, FallbackNoOptionSpace)
 		return
@@ -129,7 +129,7 @@ func (e *Engine) passSYN(f *flow, s *seg) {
 			return
 		}
 	}
-	out, err := rebuild(s.p, opts, nil, sameHdr(s))
+	out, err := e.rebuild(s.p, opts, nil, sameHdr(s))
 	if err != nil {
 		e.drop(DropRewrite)
 		return

@@ -94,7 +94,7 @@ func (m *middle) Process(dir enginetest.Dir, pkt []byte, now time.Time) (toWire,
 	case Accept:
 		toWire, toLocal = emit(d, pkt, toWire, toLocal)
 	case Replace:
-		toWire, toLocal = emitReplace(d, r.Packet, toWire, toLocal)
+		toWire, toLocal = emitReplace(d, m.own(r.Packet), toWire, toLocal)
 	case Hold:
 		m.held[r.Token] = heldAt{dir: d, pkt: pkt}
 	}
@@ -121,9 +121,27 @@ func (m *middle) advance(now time.Time) {
 	}
 }
 
+// own takes a packet the engine returned the way a caller that recycles
+// does: a copy goes on, and the engine's buffer is poisoned and recycled at
+// once, so that any packet or retransmission copy that still aliased it
+// would show up as corrupted bytes in the scenario.
+func (m *middle) own(b []byte) []byte {
+	c := append([]byte(nil), b...)
+	full := b[:cap(b)]
+	for i := range full {
+		full[i] = 0xa5
+	}
+	m.e.Recycle(b)
+	return c
+}
+
 func (m *middle) rest(r Result, toWire, toLocal [][]byte) ([][]byte, [][]byte) {
-	toWire = append(toWire, r.ToPeer...)
-	toLocal = append(toLocal, r.ToLocal...)
+	for _, b := range r.ToPeer {
+		toWire = append(toWire, m.own(b))
+	}
+	for _, b := range r.ToLocal {
+		toLocal = append(toLocal, m.own(b))
+	}
 	for _, rel := range r.Released {
 		h, ok := m.held[rel.Token]
 		if !ok {
@@ -134,7 +152,7 @@ func (m *middle) rest(r Result, toWire, toLocal [][]byte) ([][]byte, [][]byte) {
 		case Accept:
 			toWire, toLocal = emit(h.dir, h.pkt, toWire, toLocal)
 		case Replace:
-			toWire, toLocal = emitReplace(h.dir, rel.Packet, toWire, toLocal)
+			toWire, toLocal = emitReplace(h.dir, m.own(rel.Packet), toWire, toLocal)
 		}
 	}
 	return toWire, toLocal

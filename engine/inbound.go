@@ -53,6 +53,18 @@ func (e *Engine) inEncrypted(f *flow, s *seg, now time.Time) {
 			data = data[min(int64(len(data)), -c):]
 			c = 0
 		}
+		if len(data) > 0 && uint64(c) == f.rcv.cBase() && f.rcv.buffered() == 0 && f.keys && !f.needPeerInit() {
+			// The common case: in order, nothing buffered. Whole frames
+			// are verified where they are; only the rest is stored.
+			n, ok := e.consumeDirect(f, s, data, now)
+			if !ok {
+				return
+			}
+			if n > 0 {
+				res = insInOrder
+			}
+			data, c = data[n:], c+int64(n)
+		}
 		if len(data) > 0 {
 			if n, ooo := f.rcv.growth(uint64(c), len(data)); (n > 0 || ooo) && !e.admitIn(f, n, ooo) {
 				res = insOverflow // the memory budget is used up: TCP resends
@@ -126,7 +138,7 @@ func (e *Engine) consume(f *flow, s *seg, now time.Time) bool {
 		// Size the plaintext buffer once for the frames about to be
 		// delivered (decoding stops past MaxFlowBuffer).
 		room := max(e.cfg.MaxFlowBuffer+maxFrameData-f.rcv.plain.size(), 0)
-		f.rcv.plain.reserve(min(wholeFramesData(f.rcv.inOrder()), room))
+		f.rcv.reservePlain(wholeFramesData(f.rcv.inOrder()), room)
 	}
 	for {
 		b := f.rcv.inOrder()
@@ -153,46 +165,116 @@ func (e *Engine) consume(f *flow, s *seg, now time.Time) bool {
 			}
 			continue
 		}
-		if !f.keys || f.rcv.plain.size() >= e.cfg.MaxFlowBuffer || len(b) < crypto.FrameHeaderLen {
+		if !f.keys {
 			return true
 		}
-		clen := int(binary.BigEndian.Uint16(b[1:3]))
-		if clen < minFrameClen {
-			e.abortErr(f, s, AbortMalformedFrame, crypto.ErrMalformedFrame)
+		n, ok := e.nextFrame(f, s, b)
+		if n == 0 {
+			return ok
+		}
+		if !e.openOne(f, s, b[:n], now) {
 			return false
 		}
-		n := crypto.FrameHeaderLen + clen
-		if len(b) < n {
-			return true
+	}
+}
+
+// nextFrame returns the length of the whole frame at the start of b, 0 if
+// there is none yet or decoding pauses (plaintext buffer full). ok is false
+// if the flow was aborted (a malformed header, a frame after FINp).
+func (e *Engine) nextFrame(f *flow, s *seg, b []byte) (n int, ok bool) {
+	if f.rcv.plain.size() >= e.cfg.MaxFlowBuffer || len(b) < crypto.FrameHeaderLen {
+		return 0, true
+	}
+	clen := int(binary.BigEndian.Uint16(b[1:3]))
+	if clen < minFrameClen {
+		e.abortErr(f, s, AbortMalformedFrame, crypto.ErrMalformedFrame)
+		return 0, false
+	}
+	n = crypto.FrameHeaderLen + clen
+	if len(b) < n {
+		return 0, true
+	}
+	if f.rcv.finFrame {
+		e.abortErr(f, s, AbortDataAfterFIN, errDataAfterFIN)
+		return 0, false
+	}
+	return n, true
+}
+
+// openOne verifies the whole frame at cBase (in the reassembly buffer, or
+// still in the segment) and delivers its plaintext, which the AEAD writes
+// straight into the plaintext buffer. It reports false if the flow was
+// aborted.
+func (e *Engine) openOne(f *flow, s *seg, frame []byte, now time.Time) bool {
+	c0 := f.rcv.cBase()
+	var tail []byte
+	small := len(frame) <= len(e.scratch)-1
+	if small {
+		// Little or no data (an empty rekey or FINp frame): decrypt
+		// aside, so that a flow that gets only empty frames holds no
+		// plaintext buffer.
+		tail = e.scratch[:1]
+	} else {
+		tail = f.rcv.plain.tailAfterByte(len(frame))
+	}
+	pl, tail, err := f.open.openFrame(tail, frame, c0)
+	if err != nil {
+		r := AbortInternal
+		switch {
+		case errors.Is(err, crypto.ErrAuth):
+			r = AbortAuth
+		case errors.Is(err, crypto.ErrMalformedFrame):
+			r = AbortMalformedFrame
 		}
-		if f.rcv.finFrame {
-			e.abortErr(f, s, AbortDataAfterFIN, errDataAfterFIN)
+		e.abortErr(f, s, r, err)
+		return false
+	}
+	if small {
+		f.rcv.plain.write(pl.Data)
+	} else {
+		f.rcv.plain.commit(tail)
+	}
+	if pl.URG {
+		f.urgP = int64(f.rcv.pNext) + int64(pl.Urgent)
+	}
+	f.rcv.record(c0, c0+uint64(len(frame)), len(pl.Data), pl.FIN)
+	f.rcv.consume(len(frame))
+	if pl.Rekey {
+		e.peerRekeyed(f, s, now)
+		if f.state.dead() {
 			return false
 		}
-		c0 := f.rcv.cBase()
-		pl, err := f.open.openFrame(b[:n], c0)
-		if err != nil {
-			r := AbortInternal
-			switch {
-			case errors.Is(err, crypto.ErrAuth):
-				r = AbortAuth
-			case errors.Is(err, crypto.ErrMalformedFrame):
-				r = AbortMalformedFrame
-			}
-			e.abortErr(f, s, r, err)
-			return false
+	}
+	return true
+}
+
+// consumeDirect verifies and delivers the whole frames at the start of
+// data, a segment's bytes that start at cBase while nothing is buffered
+// there, without copying them into the reassembly buffer first: only what
+// is left (a partial frame) is stored. It returns how many bytes it
+// consumed, and false if the flow was aborted.
+func (e *Engine) consumeDirect(f *flow, s *seg, data []byte, now time.Time) (int, bool) {
+	room := max(e.cfg.MaxFlowBuffer+maxFrameData-f.rcv.plain.size(), 0)
+	f.rcv.reservePlain(wholeFramesData(data), room)
+	done := 0
+	for {
+		n, ok := e.nextFrame(f, s, data[done:])
+		if n == 0 {
+			return done, ok
 		}
-		if pl.URG {
-			f.urgP = int64(f.rcv.pNext) + int64(pl.Urgent)
+		if !e.openOne(f, s, data[done:done+n], now) {
+			return done, false
 		}
-		f.rcv.deliver(c0, c0+uint64(n), pl.Data, pl.FIN)
-		f.rcv.consume(n)
-		if pl.Rekey {
-			e.peerRekeyed(f, s, now)
-			if f.state.dead() {
-				return false
-			}
-		}
+		done += n
+	}
+}
+
+// reservePlain sizes the plaintext buffer once for the data of the whole
+// frames about to be opened (at most room), with the room openOne needs
+// beyond the last frame's data (its header and tag, and one byte before).
+func (r *recvHalf) reservePlain(data, room int) {
+	if data > 0 {
+		r.plain.reserve(min(data, room) + frameOverhead + 3)
 	}
 }
 
@@ -270,7 +352,7 @@ func (e *Engine) sendToLocal(f *flow, s *seg, h hdr, opts []byte, p0 uint64, dat
 				hh.urgent = uint16(u)
 			}
 		}
-		b, err := rebuild(s.p, opts, data[i:j], hh)
+		b, err := e.rebuild(s.p, opts, data[i:j], hh)
 		if err != nil {
 			if replace && i == 0 {
 				e.drop(DropRewrite)
@@ -306,7 +388,7 @@ func (e *Engine) passAck(f *flow, s *seg, h hdr, sack [][2]seq.Value) {
 		e.drop(DropRewrite)
 		return
 	}
-	out, err := rebuild(s.p, opts, nil, h)
+	out, err := e.rebuild(s.p, opts, nil, h)
 	if err != nil {
 		e.drop(DropRewrite)
 		return
@@ -338,7 +420,7 @@ func (e *Engine) inRST(f *flow, s *seg) {
 	if s.has(packet.FlagACK) && f.sndReady {
 		h.ack = seqAt(f.local.isn, f.snd.pAckValue())
 	}
-	out, err := rebuild(s.p, nil, nil, h)
+	out, err := e.rebuild(s.p, nil, nil, h)
 	if err != nil {
 		e.drop(DropRewrite)
 		return
@@ -438,7 +520,7 @@ func (e *Engine) buildToLocal(f *flow, pOff int64, flags uint8, payload []byte) 
 	if flags&packet.FlagRST != 0 {
 		fl.Options, fl.Window = nil, 0
 	}
-	b, err := packet.Build(nil, &fl)
+	b, err := packet.Build(e.pkts.get(buildLen(&fl)), &fl)
 	if err != nil {
 		return nil
 	}

@@ -181,11 +181,11 @@ func (e *Engine) keysReady(f *flow, s *seg, ss, sn []byte, aead crypto.AEADID, n
 }
 
 // sealFrame is the flow's sendHalf sealer.
-func (f *flow) sealFrame(dst []byte, off uint64, spec frameSpec, data []byte) ([]byte, error) {
+func (f *flow) sealFrame(dst []byte, off uint64, spec frameSpec, buf []byte, i, j int) ([]byte, error) {
 	if f.enc.Offset() != off {
 		return nil, errSealOffset
 	}
-	return f.enc.Seal(dst, crypto.Plain{FIN: spec.fin, URG: spec.urg, Urgent: spec.urgent, Data: data})
+	return f.enc.SealFrom(dst, crypto.Plain{FIN: spec.fin, URG: spec.urg, Urgent: spec.urgent}, buf, i, j)
 }
 
 var errSealOffset = errors.New("engine: encoder offset disagrees with the stream")

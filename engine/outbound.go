@@ -188,7 +188,12 @@ func (e *Engine) frameOut(f *flow, s *seg, h *hdr, now time.Time) ([]byte, DropR
 		}
 		sh.q.reserve(wire)
 		e.maybeRekey(f, now)
-		if err := sh.frame(fresh, fin, urgAt); err != nil {
+		// fresh ends the packet: its frames are sealed from where they are.
+		buf, at := s.p.Buf, len(s.p.Buf)-len(fresh)
+		if len(fresh) > 0 && &buf[at] != &fresh[0] {
+			buf, at = fresh, 0 // not a suffix after all: seal a copy
+		}
+		if err := sh.frameFrom(buf, at, fin, urgAt); err != nil {
 			e.abortErr(f, s, AbortInternal, err)
 			return nil, DropDead
 		}
@@ -242,7 +247,7 @@ func (e *Engine) emitOut(f *flow, s *seg, h hdr, opts, payload []byte) {
 	if more {
 		h.flags &^= packet.FlagFIN | packet.FlagPSH
 	}
-	out, err := rebuild(s.p, opts, payload[:first], h)
+	out, err := e.rebuild(s.p, opts, payload[:first], h)
 	if err != nil {
 		e.drop(DropRewrite)
 		return
@@ -258,7 +263,7 @@ func (e *Engine) emitOut(f *flow, s *seg, h hdr, opts, payload []byte) {
 		if hh.urgent != 0 {
 			hh.urgent, hh.flags = 0, hh.flags&^packet.FlagURG
 		}
-		b, err := rebuild(s.p, opts, payload[i:j], hh)
+		b, err := e.rebuild(s.p, opts, payload[i:j], hh)
 		if err != nil {
 			return
 		}
@@ -283,7 +288,7 @@ func (e *Engine) outRST(f *flow, s *seg) {
 	if err != nil {
 		opts = nil
 	}
-	out, err := rebuild(s.p, opts, nil, h)
+	out, err := e.rebuild(s.p, opts, nil, h)
 	if err != nil {
 		e.drop(DropRewrite)
 	} else {
@@ -368,7 +373,7 @@ func (e *Engine) buildToPeerOpts(f *flow, seqOff int64, flags uint8, payload, op
 		Flags: flags | packet.FlagACK, Window: f.window(),
 		Options: opts, Payload: payload,
 	}
-	b, err := packet.Build(nil, &fl)
+	b, err := packet.Build(e.pkts.get(buildLen(&fl)), &fl)
 	if err != nil {
 		return nil
 	}

@@ -70,3 +70,58 @@ func TestByteQueuePool(t *testing.T) {
 		t.Errorf("released queue keeps %d bytes", q.capacity())
 	}
 }
+
+// TestPktPoolBound: the packet free lists never hold more than their bound
+// however many buffers come back, ignore buffers of other capacities, and
+// hand out buffers with room for what was asked.
+func TestPktPoolBound(t *testing.T) {
+	var p pktPool
+	for i := 0; i < 1000; i++ {
+		p.put(make([]byte, 10, pktSmall))
+		p.put(make([]byte, 0, pktLarge))
+		p.put(make([]byte, 0, 4096)) // not a packet buffer
+		if p.idle() > pktPoolMaxBytes {
+			t.Fatalf("pool holds %d bytes, bound %d", p.idle(), pktPoolMaxBytes)
+		}
+	}
+	if p.idle() != pktPoolMaxBytes {
+		t.Errorf("pool holds %d bytes after a flood, want exactly its bound %d", p.idle(), pktPoolMaxBytes)
+	}
+	for _, n := range []int{0, 40, pktSmall, pktSmall + 1, MaxPacket, pktLarge} {
+		if b := p.get(n); len(b) != 0 || cap(b) < n {
+			t.Errorf("get(%d): len %d cap %d", n, len(b), cap(b))
+		}
+	}
+	if b := p.get(pktLarge + 1); cap(b) < pktLarge+1 {
+		t.Errorf("get beyond the large size: cap %d", cap(b))
+	}
+}
+
+// TestRecPoolBound: record arrays that grow keep their records, and the
+// free list stays within recPoolMax entries.
+func TestRecPoolBound(t *testing.T) {
+	var p recPool[sentFrame]
+	var l []sentFrame
+	for i := 0; i < 5000; i++ {
+		l = append(p.grow(l), sentFrame{p0: uint64(i)})
+	}
+	for i := range l {
+		if l[i].p0 != uint64(i) {
+			t.Fatalf("record %d holds %d", i, l[i].p0)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		p.put(make([]sentFrame, 0, 1024))
+		p.put(make([]sentFrame, 0, 1000)) // not a pooled size
+		if p.entries > recPoolMax {
+			t.Fatalf("pool holds %d entries, bound %d", p.entries, recPoolMax)
+		}
+	}
+	n := 0
+	for _, a := range p.free {
+		n += cap(a)
+	}
+	if n != p.entries {
+		t.Errorf("pool counts %d entries, holds %d", p.entries, n)
+	}
+}

@@ -8,17 +8,21 @@ import (
 )
 
 // Process handles one segment. pkt is borrowed for the duration of the call
-// only: the engine copies whatever it keeps, and never writes to it. The
-// Result's slices belong to the caller.
+// only: the engine copies whatever it keeps. It may write into pkt during
+// the call (the AEAD reads a frame's flags byte from just before its data,
+// see crypto.FrameKey.SealFrom) but restores every byte before it returns,
+// so pkt must not be shared with anything running during the call. See
+// Result for who owns what it returns.
 func (e *Engine) Process(pkt []byte, dir Dir) Result {
+	e.begin()
 	now := e.cfg.Now()
 	if dir == Outbound {
 		e.ctr.PacketsOut++
 	} else {
 		e.ctr.PacketsIn++
 	}
-	var p packet.Packet
-	if err := packet.Parse(pkt, &p); err != nil {
+	p := &e.parsed // not on the heap for each call: seg keeps a pointer to it
+	if err := packet.Parse(pkt, p); err != nil {
 		if errors.Is(err, packet.ErrNotTCP) {
 			return e.finish()
 		}
@@ -36,7 +40,7 @@ func (e *Engine) Process(pkt []byte, dir Dir) Result {
 		return e.finish()
 	}
 	s := seg{
-		p: &p, raw: pkt, dir: dir,
+		p: p, raw: pkt, dir: dir,
 		flags: p.TCP.Flags(), seq: p.TCP.Seq(), ack: p.TCP.Ack(),
 		opts: p.TCP.Options(), payload: p.TCP.Payload(),
 	}
@@ -118,6 +122,7 @@ func (e *Engine) settle(f *flow, now time.Time) {
 // re-delivery to the local stack, held-segment and flow timeouts. The
 // Result's Verdict is unused.
 func (e *Engine) Tick(now time.Time) Result {
+	e.begin()
 	for {
 		f := e.tab.popDue(now)
 		if f == nil {
@@ -212,7 +217,7 @@ func (e *Engine) discardSYNData(s *seg) {
 		e.out.Verdict != Accept || packet.CountOption(s.opts, packet.OptENO) == 0 {
 		return
 	}
-	out, err := rebuild(s.p, s.opts, nil, sameHdr(s))
+	out, err := e.rebuild(s.p, s.opts, nil, sameHdr(s))
 	if err != nil {
 		e.drop(DropRewrite)
 		return

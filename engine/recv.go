@@ -259,28 +259,34 @@ func (r *recvHalf) consume(n int) { r.pend.discard(r.cBase() + uint64(n)) }
 // wire. A peer's flood of empty frames thus costs no memory, and one of
 // tiny frames at most maxRecvFrames records.
 func (r *recvHalf) deliver(c0, c1 uint64, data []byte, fin bool) {
-	f := recvFrame{c0: c0, c1: c1, p0: r.pNext, p1: r.pNext + uint64(len(data)), fin: fin}
+	r.plain.write(data)
+	r.record(c0, c1, len(data), fin)
+}
+
+// record is deliver for a frame whose n bytes of plaintext are already
+// appended to the plaintext buffer.
+func (r *recvHalf) record(c0, c1 uint64, n int, fin bool) {
+	f := recvFrame{c0: c0, c1: c1, p0: r.pNext, p1: r.pNext + uint64(n), fin: fin}
 	merged := false
 	if live := len(r.frames) - r.fh; live > 0 {
 		last := &r.frames[len(r.frames)-1]
-		if !last.fin && last.c1 == c0 && last.p1 == f.p0 && ((len(data) == 0 && !fin) || live >= maxRecvFrames) {
+		if !last.fin && last.c1 == c0 && last.p1 == f.p0 && ((n == 0 && !fin) || live >= maxRecvFrames) {
 			last.c1, last.p1, last.fin = c1, f.p1, fin
 			merged = true
 		}
 	}
 	if !merged {
 		if r.fh > 0 && len(r.frames) == cap(r.frames) && r.fh >= len(r.frames)/2 {
-			n := copy(r.frames, r.frames[r.fh:])
-			r.frames = r.frames[:n]
+			k := copy(r.frames, r.frames[r.fh:])
+			r.frames = r.frames[:k]
 			r.fh = 0
 		}
-		r.frames = append(r.frames, f)
+		r.frames = append(r.recs().grow(r.frames), f)
 	}
-	r.plain.write(data)
 	r.pNext = f.p1
 	r.finFrame = fin
 	r.frameCount++
-	r.bytesIn += uint64(len(data))
+	r.bytesIn += uint64(n)
 	r.advance()
 }
 
@@ -343,6 +349,7 @@ func (r *recvHalf) advance() {
 		r.frames = r.frames[:0]
 		r.fh = 0
 		if cap(r.frames) > keptRecords {
+			r.recs().put(r.frames)
 			r.frames = nil
 		}
 	}
@@ -387,6 +394,15 @@ func (r *recvHalf) release() {
 	r.plain.release()
 	r.ooo = nil
 	r.oooBytes = 0
+	r.recs().put(r.frames)
 	r.frames = nil
 	r.fh = 0
+}
+
+// recs is the engine's pool of record arrays (nil without a pool).
+func (r *recvHalf) recs() *recPool[recvFrame] {
+	if r.plain.pool == nil {
+		return nil
+	}
+	return &r.plain.pool.recv
 }

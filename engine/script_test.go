@@ -37,6 +37,7 @@ type script struct {
 	now      time.Time
 	a, b     *Engine // the client's and the server's engine
 	cli, srv netip.AddrPort
+	ackPkt   []byte // ackAll's segment, made once
 }
 
 func newScript(t *testing.T, cfgA, cfgB Config) *script {

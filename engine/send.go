@@ -31,9 +31,11 @@ type frameSpec struct {
 	urgent uint16 // urgent field, meaningful with urg
 }
 
-// sealFunc appends the sealed frame for (spec, data) at wire offset off to
-// dst. sendHalf does not know keys; the flow supplies this.
-type sealFunc func(dst []byte, off uint64, spec frameSpec, data []byte) ([]byte, error)
+// sealFunc appends the sealed frame for (spec, buf[i:j]) at wire offset off
+// to dst. It may borrow the bytes of buf just before i during the call (see
+// crypto.FrameKey.SealFrom). sendHalf does not know keys; the flow supplies
+// this.
+type sealFunc func(dst []byte, off uint64, spec frameSpec, buf []byte, i, j int) ([]byte, error)
 
 // sentFrame records one frame of the local->peer wire stream until the peer
 // acknowledges all of it (retransmission fidelity, DESIGN.md invariant 3).
@@ -165,11 +167,19 @@ func (h *sendHalf) cAckedEdge() uint64 {
 // frame when data is empty); urgAt, when >= 0, is the P offset of the urgent
 // byte, announced with URGp on every frame made.
 func (h *sendHalf) frame(data []byte, fin bool, urgAt int64) error {
+	return h.frameFrom(data, 0, fin, urgAt)
+}
+
+// frameFrom is frame for the data buf[i:]. The sealer reads the data where
+// it is, borrowing the bytes before each frame's data for its flags (the
+// kernel segment's header, or the end of the previous frame's data), so the
+// plaintext is not copied.
+func (h *sendHalf) frameFrom(buf []byte, i int, fin bool, urgAt int64) error {
 	if h.fin {
 		return errSendAfterFIN
 	}
-	for first := true; first || len(data) > 0; first = false {
-		n := len(data)
+	for first := true; first || i < len(buf); first = false {
+		n := len(buf) - i
 		limit := h.chunk
 		if urgAt >= 0 && limit > maxFrameDataUR {
 			limit = maxFrameDataUR
@@ -179,7 +189,7 @@ func (h *sendHalf) frame(data []byte, fin bool, urgAt int64) error {
 		if n > limit {
 			n = limit
 		}
-		spec := frameSpec{fin: fin && n == len(data)}
+		spec := frameSpec{fin: fin && i+n == len(buf)}
 		if urgAt >= 0 {
 			spec.urg = true
 			d := urgAt - int64(h.pNext)
@@ -191,10 +201,10 @@ func (h *sendHalf) frame(data []byte, fin bool, urgAt int64) error {
 			}
 			spec.urgent = uint16(d)
 		}
-		if err := h.appendFrame(spec, data[:n], false); err != nil {
+		if err := h.appendFrame(spec, buf, i, i+n, false); err != nil {
 			return err
 		}
-		data = data[n:]
+		i += n
 	}
 	return nil
 }
@@ -206,13 +216,14 @@ func (h *sendHalf) appendEmpty(spec frameSpec) (c0, c1 uint64, err error) {
 		return 0, 0, errSendAfterFIN
 	}
 	c0 = h.cNext
-	if err := h.appendFrame(spec, nil, !spec.fin); err != nil {
+	if err := h.appendFrame(spec, nil, 0, 0, !spec.fin); err != nil {
 		return 0, 0, err
 	}
 	return c0, h.cNext, nil
 }
 
-func (h *sendHalf) appendFrame(spec frameSpec, data []byte, engine bool) error {
+func (h *sendHalf) appendFrame(spec frameSpec, buf []byte, i, j int, engine bool) error {
+	data := buf[i:j]
 	if h.q.end() != h.cNext {
 		// The queue was emptied past cNext by an ack beyond it; cannot
 		// happen because acks are clamped to what was sent.
@@ -220,7 +231,7 @@ func (h *sendHalf) appendFrame(spec frameSpec, data []byte, engine bool) error {
 	}
 	b := h.q.tail(len(data) + frameHdrURG + frameTag)
 	n0 := len(b)
-	b, err := h.seal(b, h.cNext, spec, data)
+	b, err := h.seal(b, h.cNext, spec, buf, i, j)
 	if err != nil {
 		return err
 	}
@@ -250,7 +261,15 @@ func (h *sendHalf) pushFrame(f sentFrame) {
 		h.frames = h.frames[:n]
 		h.fh = 0
 	}
-	h.frames = append(h.frames, f)
+	h.frames = append(h.recs().grow(h.frames), f)
+}
+
+// recs is the engine's pool of record arrays (nil without a pool).
+func (h *sendHalf) recs() *recPool[sentFrame] {
+	if h.q.pool == nil {
+		return nil
+	}
+	return &h.q.pool.sent
 }
 
 // bytes returns the wire bytes [c0, c1), which must not have been freed.
@@ -290,6 +309,7 @@ func (h *sendHalf) onAck(c int64) (p int64, ok bool) {
 		h.frames = h.frames[:0]
 		h.fh = 0
 		if cap(h.frames) > keptRecords {
+			h.recs().put(h.frames)
 			h.frames = nil
 		}
 	}
@@ -397,6 +417,7 @@ func (h *sendHalf) engineRuns(max int, fn func(c0, c1 uint64)) {
 // release frees all buffers.
 func (h *sendHalf) release() {
 	h.q.release()
+	h.recs().put(h.frames)
 	h.frames = nil
 	h.fh = 0
 	h.engineLive = 0

@@ -68,6 +68,18 @@ func (q *byteQueue) tail(n int) []byte {
 	return q.buf
 }
 
+// tailAfterByte is tail for a writer that borrows the byte before the end
+// (crypto.FrameKey.OpenData writes a flags byte there and restores it): it
+// returns the backing slice with room for n more bytes and at least one
+// byte, live or discarded, before its end.
+func (q *byteQueue) tailAfterByte(n int) []byte {
+	q.reserve(n + 1)
+	if len(q.buf) == 0 && cap(q.buf) > 0 {
+		q.buf, q.head = q.buf[:1], 1 // a discarded byte of room
+	}
+	return q.buf
+}
+
 // reserve makes room for n more bytes. Callers that append in pieces
 // reserve the whole first, so that the array is sized once.
 func (q *byteQueue) reserve(n int) {

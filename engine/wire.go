@@ -32,17 +32,19 @@ type hdr struct {
 
 var errTooLarge = errors.New("engine: rewritten packet over 65531 bytes")
 
-// rebuild returns a fresh copy of p with the option area opts (padded),
-// the given payload and header fields. Every other IP and TCP field is kept;
-// lengths and both checksums are full and correct (DESIGN.md: a modified
-// packet must not rely on checksum offload).
-func rebuild(p *packet.Packet, opts, payload []byte, h hdr) ([]byte, error) {
+// rebuild returns a copy of p, in a packet buffer of the engine's pool, with
+// the option area opts (padded), the given payload and header fields. Every
+// other IP and TCP field is kept; lengths and both checksums are full and
+// correct (DESIGN.md: a modified packet must not rely on checksum offload).
+func (e *Engine) rebuild(p *packet.Packet, opts, payload []byte, h hdr) ([]byte, error) {
 	n := p.IPHdrLen + packet.TCPHeaderLen + len(opts) + len(payload)
 	if n > maxPacket {
 		return nil, errTooLarge
 	}
-	out, err := packet.Rebuild(make([]byte, 0, n), p, opts, payload)
+	buf := e.pkts.get(n)
+	out, err := packet.Rebuild(buf, p, opts, payload)
 	if err != nil {
+		e.pkts.put(buf)
 		return nil, err
 	}
 	t := packet.TCP(out[p.IPHdrLen:])
@@ -73,6 +75,12 @@ func rebuild(p *packet.Packet, opts, payload []byte, h hdr) ([]byte, error) {
 	}
 	t.SetChecksum(ck)
 	return out, nil
+}
+
+// buildLen is the length of the packet packet.Build makes of fl (IPv6 at
+// worst), to size its buffer.
+func buildLen(fl *packet.Fields) int {
+	return packet.IPv6HeaderLen + packet.TCPHeaderLen + len(fl.Options) + len(fl.Payload)
 }
 
 // optEdit describes how to rewrite a segment's option area.

@@ -72,7 +72,7 @@ func newShard(d *Dispatcher, idx int, q Queue, eng Engine) *shard {
 		qnum: qnum,
 		eng:  eng,
 		held: make(map[engine.Token]heldRef),
-		out:  newBatch(q, qnum),
+		out:  newBatch(q, qnum, recycler(eng)),
 		wake: make(chan struct{}, 1),
 	}
 }
@@ -372,11 +372,16 @@ func (s *shard) carryOut(res engine.Result, cur *heldRef) {
 		// sees the engine's order.
 		s.flush()
 	}
+	// An Injector keeps a packet only for the call: it goes back to the
+	// engine right after (engine.Engine.Recycle).
 	for _, p := range res.ToPeer {
 		if err := s.d.inj.ToPeer(p); err != nil {
 			s.c.inc(cInjectErrors)
 		} else {
 			s.c.inc(cInjectedToPeer)
+		}
+		if s.out.recycle != nil {
+			s.out.recycle(p)
 		}
 	}
 	for _, p := range res.ToLocal {
@@ -384,6 +389,9 @@ func (s *shard) carryOut(res engine.Result, cur *heldRef) {
 			s.c.inc(cInjectErrors)
 		} else {
 			s.c.inc(cInjectedToLocal)
+		}
+		if s.out.recycle != nil {
+			s.out.recycle(p)
 		}
 	}
 	if cur != nil && res.Verdict == engine.Hold {

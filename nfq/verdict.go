@@ -73,11 +73,26 @@ type batch struct {
 	iov   [][]byte // headers, payloads and padding, in order
 	n     int      // verdicts in the batch
 	bytes int
+	// recycle, when set, gives each packet of the batch back to the
+	// queue's engine once the batch is sent (engine.Engine.Recycle), so
+	// that the engine reuses its buffer; pkts are those packets.
+	recycle func([]byte)
+	pkts    [][]byte
 }
 
-func newBatch(q Queue, qnum uint16) *batch {
+// recycler returns eng's Recycle, or nil if it has none (test fakes).
+func recycler(eng Engine) func([]byte) {
+	if r, ok := eng.(interface{ Recycle([]byte) }); ok {
+		return r.Recycle
+	}
+	return nil
+}
+
+// newBatch returns an empty batch for queue qnum; recycle (nil for none)
+// takes each packet back once the batch is sent.
+func newBatch(q Queue, qnum uint16, recycle func([]byte)) *batch {
 	return &batch{q: q, qnum: qnum, hdrs: make([]byte, 0, maxBatchVerdicts*maxVerdictHdr),
-		iov: make([][]byte, 0, 3*maxBatchVerdicts)}
+		iov: make([][]byte, 0, 3*maxBatchVerdicts), recycle: recycle}
 }
 
 // full reports whether a verdict carrying pkt (nil for none) must wait for
@@ -99,6 +114,9 @@ func (b *batch) add(id uint32, verdict int, pkt []byte) {
 	b.iov = append(b.iov, b.hdrs[start:len(b.hdrs):len(b.hdrs)])
 	b.bytes += len(b.hdrs) - start
 	if pkt != nil {
+		if b.recycle != nil {
+			b.pkts = append(b.pkts, pkt)
+		}
 		b.iov = append(b.iov, pkt)
 		b.bytes += len(pkt)
 		if len(pad) > 0 {
@@ -111,6 +129,11 @@ func (b *batch) add(id uint32, verdict int, pkt []byte) {
 
 // reset empties the batch, dropping its references to packets.
 func (b *batch) reset() {
+	for _, p := range b.pkts {
+		b.recycle(p) // sent (or refused): the kernel has no reference to it
+	}
+	clear(b.pkts)
+	b.pkts = b.pkts[:0]
 	clear(b.iov)
 	b.iov, b.hdrs, b.n, b.bytes = b.iov[:0], b.hdrs[:0], 0, 0
 }

@@ -65,7 +65,7 @@ func parseBatch(t testing.TB, wire []byte) (ids []uint32, verdicts []int, payloa
 // TestBatchWire: a batch of verdicts with and without payloads of every
 // length modulo 4 decodes, message by message, to exactly what was added.
 func TestBatchWire(t *testing.T) {
-	b := newBatch(nil, 7463)
+	b := newBatch(nil, 7463, nil)
 	var want [][]byte
 	for i := range 9 {
 		var pkt []byte
@@ -95,7 +95,7 @@ func TestBatchWire(t *testing.T) {
 
 // TestBatchBounds: full() keeps a batch under the socket's limits.
 func TestBatchBounds(t *testing.T) {
-	b := newBatch(nil, 7463)
+	b := newBatch(nil, 7463, nil)
 	big := make([]byte, engineMaxPacketForTest)
 	for !b.full(big) {
 		b.add(1, nfqueue.NfAccept, big)
@@ -120,7 +120,7 @@ func FuzzBatchWire(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7})
 	f.Add([]byte{255, 255, 255, 255, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		b := newBatch(nil, 7463)
+		b := newBatch(nil, 7463, nil)
 		type v struct {
 			id      uint32
 			verdict int
@@ -146,4 +146,28 @@ func FuzzBatchWire(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBatchRecycle: once a batch is sent (reset), each packet it carried
+// goes back through recycle exactly once, and verdicts without a packet
+// give nothing back.
+func TestBatchRecycle(t *testing.T) {
+	b := newBatch(nil, 7463, nil)
+	var got [][]byte
+	b.recycle = func(p []byte) { got = append(got, p) }
+	p1, p2 := []byte{1, 2, 3}, []byte{4, 5}
+	b.add(1, nfqueue.NfAccept, p1)
+	b.add(2, nfqueue.NfDrop, nil)
+	b.add(3, nfqueue.NfAccept, p2)
+	if len(got) != 0 {
+		t.Fatalf("recycled %d packets before the batch was sent", len(got))
+	}
+	b.reset()
+	if len(got) != 2 || &got[0][0] != &p1[0] || &got[1][0] != &p2[0] {
+		t.Fatalf("recycled %v, want the two packets", got)
+	}
+	b.reset()
+	if len(got) != 2 {
+		t.Errorf("a second reset recycled again: %d", len(got))
+	}
 }

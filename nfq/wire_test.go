@@ -149,7 +149,7 @@ func BenchmarkReceivePath(b *testing.B) {
 	id, hook := uint32(1), HookLocalOut
 	seg := tcpPkt(b, "10.0.0.1:1000", "10.0.0.2:80", 1, make([]byte, 1400))
 	msg := encodeAttr(&id, &hook, seg, nil)
-	bt := newBatch(discardQueue{}, 1)
+	bt := newBatch(discardQueue{}, 1, nil)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(seg)))
 	var p nfqPacket

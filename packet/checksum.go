@@ -17,34 +17,60 @@ import (
 // complemented. Sums of consecutive pieces chain through initial, but only
 // the last piece may have an odd length (an odd piece is padded as if it
 // ended the data).
+//
+// The bulk is summed as native little-endian 64-bit words in two
+// independent carry chains (no byte swap per word, two additions per
+// cycle). The ones' complement sum does not depend on byte order except for
+// a swap of the two bytes of the result (RFC 1071 §2(B)), which is undone
+// once, after folding.
 func Sum(b []byte, initial uint32) uint32 {
+	var s uint64
+	if len(b) >= 64 {
+		var a0, a1, c0, c1 uint64
+		for len(b) >= 64 {
+			a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[0:]), c0)
+			a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[8:]), c1)
+			a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[16:]), c0)
+			a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[24:]), c1)
+			a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[32:]), c0)
+			a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[40:]), c1)
+			a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[48:]), c0)
+			a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[56:]), c1)
+			b = b[64:]
+		}
+		var c uint64
+		a0, c = bits.Add64(a0, a1, c0)
+		a0, c = bits.Add64(a0, c1, c)
+		a0, c = bits.Add64(a0, 0, c)
+		a0 += c // cannot overflow: an add with carry out leaves a0 < 2^64-1
+		// Fold 64 -> 16 bits (2^16 ≡ 1 mod 0xffff), then swap back.
+		a0 = a0&0xffffffff + a0>>32
+		a0 = a0&0xffffffff + a0>>32
+		a0 = a0&0xffff + a0>>16
+		a0 = a0&0xffff + a0>>16
+		s = uint64(bits.ReverseBytes16(uint16(a0)))
+	}
 	acc := uint64(initial)
 	var carry uint64
-	for len(b) >= 32 {
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[0:]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[8:]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[16:]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[24:]), carry)
-		b = b[32:]
-	}
 	for len(b) >= 8 {
 		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), carry)
 		b = b[8:]
 	}
+	acc, carry = bits.Add64(acc, s, carry)
 	acc, carry = bits.Add64(acc, 0, carry)
 	acc += carry // acc < 2^64-1 after an add with carry out, so this cannot overflow
 	// Fold 64 -> 32 bits: 2^32 ≡ 1 (mod 0xffff).
-	s := (acc & 0xffffffff) + acc>>32
-	s = (s & 0xffffffff) + s>>32
+	r := (acc & 0xffffffff) + acc>>32
+	r = (r & 0xffffffff) + r>>32
 	for len(b) >= 2 {
-		s += uint64(binary.BigEndian.Uint16(b))
+		r += uint64(binary.BigEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		s += uint64(b[0]) << 8
+		r += uint64(b[0]) << 8
 	}
-	s = (s & 0xffffffff) + s>>32
-	return uint32(s)
+	r = (r & 0xffffffff) + r>>32
+	return uint32(r)
 }
 
 // fold reduces a partial sum to 16 bits with end-around carries.
