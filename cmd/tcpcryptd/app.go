@@ -61,6 +61,7 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "resumption", Value: true, Usage: "resume sessions with cached secrets (--resumption=false to disable)"},
 		&cli.StringFlag{Name: "rekey-bytes", DefaultText: "never", Usage: "rekey after `BYTES` sent under one key (suffix K, M or G)"},
 		&cli.DurationFlag{Name: "rekey-interval", DefaultText: "never", Usage: "rekey keys older than `DURATION` (e.g. 1h) when more data is sent"},
+		&cli.DurationFlag{Name: "liveness", Value: daemon.DefaultLiveness, Usage: "probe an encrypted connection idle for `DURATION` with a rekey its peer must answer, and reset it when the peer is gone (RFC 8548 §3.9); 0 turns it off"},
 		&cli.IntFlag{Name: "max-flows", DefaultText: "65536 per worker", Usage: "track at most `N` connections at once, over all workers"},
 		&cli.StringFlag{Name: "memory-limit", DefaultText: "256M", Usage: "keep at most `BYTES` (suffix K, M or G) in connection buffers, over all workers; past it, segments are dropped for TCP to resend, out-of-order ones first"},
 		&cli.StringFlag{Name: "keylog", Usage: "append session secrets to `FILE` for debugging; DEFEATS THE ENCRYPTION for anyone who reads it"},

@@ -89,6 +89,11 @@ type Config struct {
 	// a Go duration).
 	RekeyBytes    uint64
 	RekeyInterval time.Duration
+	// Liveness probes an encrypted connection that was idle this long
+	// with a rekey the peer must answer (RFC 8548 §3.9); a dead peer's
+	// connection is then reset after the retransmissions (setting
+	// "liveness", a Go duration; 0 turns probing off).
+	Liveness time.Duration
 	// MaxFlows bounds the tracked connections over all workers (setting
 	// "max-flows"; 0: the engine's default per worker).
 	MaxFlows int
@@ -120,14 +125,21 @@ func DefaultConfig() Config {
 		StateFile:  DefaultStateFile,
 		FailOpen:   true,
 		Resumption: true,
+		Liveness:   DefaultLiveness,
 	}
 }
+
+// DefaultLiveness is how long an encrypted connection may be idle before
+// it is probed: well inside the engine's 2-hour idle timeout, so a live
+// idle connection is never aborted for idleness, and inside common NAT and
+// firewall idle timeouts.
+const DefaultLiveness = 10 * time.Minute
 
 // Keys lists the setting names, in the order the documentation gives them.
 var Keys = []string{
 	"queue", "control", "verbose", "check-server", "no-check", "state", "rule",
 	"workers", "fail-open", "fail-closed", "teps", "aeads", "resumption",
-	"rekey-bytes", "rekey-interval", "max-flows", "memory-limit", "keylog", "check-listen", "metrics",
+	"rekey-bytes", "rekey-interval", "liveness", "max-flows", "memory-limit", "keylog", "check-listen", "metrics",
 	"pprof",
 }
 
@@ -193,6 +205,11 @@ func (c *Config) Set(key, value string) error {
 	case "rekey-interval":
 		c.RekeyInterval, err = time.ParseDuration(value)
 		if err == nil && c.RekeyInterval < 0 {
+			err = errors.New("negative duration")
+		}
+	case "liveness":
+		c.Liveness, err = time.ParseDuration(value)
+		if err == nil && c.Liveness < 0 {
 			err = errors.New("negative duration")
 		}
 	case "max-flows":

@@ -105,6 +105,9 @@ func TestConfigSet(t *testing.T) {
 		{key: "rekey-bytes", val: "1T", wantErr: true},
 		{key: "rekey-interval", val: "90s", check: func(c Config) bool { return c.RekeyInterval == 90*time.Second }},
 		{key: "rekey-interval", val: "-1s", wantErr: true},
+		{key: "liveness", val: "5m", check: func(c Config) bool { return c.Liveness == 5*time.Minute }},
+		{key: "liveness", val: "0", check: func(c Config) bool { return c.Liveness == 0 }},
+		{key: "liveness", val: "-1s", wantErr: true},
 		{key: "max-flows", val: "1000", check: func(c Config) bool { return c.MaxFlows == 1000 }},
 		{key: "memory-limit", val: "512M", check: func(c Config) bool { return c.MemoryLimit == 512<<20 }},
 		{key: "memory-limit", val: "2G", check: func(c Config) bool { return c.MemoryLimit == 2<<30 }},
@@ -151,7 +154,7 @@ func TestEveryKeyIsSettable(t *testing.T) {
 		"queue": "1", "control": "/x", "verbose": "1", "check-server": "h", "no-check": "true",
 		"state": "/s", "rule": "1", "workers": "1", "fail-open": "true", "fail-closed": "true",
 		"teps": "x25519", "aeads": "aes128gcm", "resumption": "true", "rekey-bytes": "1",
-		"rekey-interval": "1s", "max-flows": "1", "memory-limit": "1M", "keylog": "/k", "check-listen": ":1", "metrics": "127.0.0.1:9464",
+		"rekey-interval": "1s", "liveness": "1m", "max-flows": "1", "memory-limit": "1M", "keylog": "/k", "check-listen": ":1", "metrics": "127.0.0.1:9464",
 		"pprof": "true",
 	}
 	for _, k := range Keys {

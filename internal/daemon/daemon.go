@@ -117,12 +117,13 @@ func rulesConfig(cfg Config) rules.Config {
 // engineConfig is worker w's engine configuration.
 func (d *Daemon) engineConfig(cfg Config, cache *crypto.Cache) engine.Config {
 	ec := engine.Config{
-		Policy:        d.policy.Policy,
-		TEPs:          cfg.TEPs,
-		AEADs:         cfg.AEADs,
-		RekeyBytes:    cfg.RekeyBytes,
-		RekeyInterval: cfg.RekeyInterval,
-		Budget:        d.budget,
+		Policy:           d.policy.Policy,
+		TEPs:             cfg.TEPs,
+		AEADs:            cfg.AEADs,
+		RekeyBytes:       cfg.RekeyBytes,
+		RekeyInterval:    cfg.RekeyInterval,
+		LivenessInterval: cfg.Liveness,
+		Budget:           d.budget,
 	}
 	ec.Events = d.onEvent
 	if kl := d.keylog; kl != nil {
@@ -615,6 +616,7 @@ func restartOnly(a, b Config) []string {
 	add("resumption", a.Resumption == b.Resumption)
 	add("rekey-bytes", a.RekeyBytes == b.RekeyBytes)
 	add("rekey-interval", a.RekeyInterval == b.RekeyInterval)
+	add("liveness", a.Liveness == b.Liveness)
 	add("max-flows", a.MaxFlows == b.MaxFlows)
 	add("memory-limit", a.MemoryLimit == b.MemoryLimit)
 	add("keylog", a.KeyLog == b.KeyLog)
