@@ -102,7 +102,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if d.cfg.Guard == nil {
 		d.log.Warn("nfq running without a guard: encrypted flows are not kept queued when the daemon is gone or rules change")
 	}
-	d.log.Info("nfq running", "queue", d.cfg.QueueNum, "queues", len(d.queues), "fail_open", d.cfg.FailOpen)
+	d.log.Info("nfq running", "queue", d.cfg.QueueNum, "queues", len(d.queues), "queue_full_fail_open", d.cfg.FailOpen)
 
 	<-runCtx.Done()
 	if fatal != nil {

@@ -56,7 +56,7 @@ func removeStale(path string) error {
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("%w: %s answers (is another tcpcryptd running?)", ErrInUse, path)
+		return fmt.Errorf("%w: %s answers", ErrInUse, path)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("ctl: probe existing socket %s: %w", path, err)
