@@ -148,7 +148,7 @@ M = {
     116: (G, "crypto.TestEncoderRekey"),
     117: (G, "engine.TestScriptDataMapping (stored frames resent as first sealed)"),
     118: (C, "crypto.TestScheduleErase"),
-    119: (G, "engine.TestLivenessProbe (an idle flow is probed by a rekey, not a keep-alive; the answer keeps it from the idle timeout), engine.TestLivenessDeadPeer (an unanswered probe ends in a reset); daemon --liveness (default 10m)"),
+    119: (G, "engine.TestLivenessProbe (an idle flow is probed by a rekey, not a keep-alive; the answer keeps it from the idle timeout), engine.TestLivenessDeadPeer (an unanswered probe ends in a reset); e2e.TestE2ELiveness (two real daemons: probes answered, the idle connection stays encrypted and intact); daemon --liveness (default 10m)"),
     120: (G, "engine.TestLivenessProbe (the probe is a rekey and an empty frame sent at once; the peer answers at once)"),
     121: (G, "engine.TestScriptRekey"),
     122: (C, "crypto.TestInitRoundTripAndSizes"),
