@@ -18,14 +18,6 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 )
 
-// TestMain lets a zero Dialer trust servers run by this test's user, so
-// that the tests (and the example) run as any user; TestUntrustedDaemon
-// checks the refusal with an explicit DaemonUID.
-func TestMain(m *testing.M) {
-	ctl.TrustTestServer(uint32(os.Getuid()))
-	os.Exit(m.Run())
-}
-
 // tcpPair returns both ends of a loopback TCP connection. With dual set,
 // the listener is an IPv6 dual-stack socket, so the accepted end's addresses
 // are IPv4-mapped IPv6 ones.
@@ -241,14 +233,18 @@ func TestUntrustedDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	if me != 0 {
-		// A zero DaemonUID means root; TestMain only redirects it for this
-		// package's tests, so check the explicit value here.
-		if _, err := c2.ConnInfo(context.Background(), client); err != nil {
-			t.Errorf("ConnInfo from the expected uid: %v", err)
-		}
-	} else if _, err := c2.ConnInfo(context.Background(), client); err != nil {
-		t.Errorf("ConnInfo from root: %v", err)
+	if _, err := c2.ConnInfo(context.Background(), client); err != nil {
+		t.Errorf("ConnInfo from the expected uid: %v", err)
+	}
+	// The zero Dialer believes root and this process's own uid, which the
+	// test server runs as.
+	c3, err := ctl.Dialer{Address: path}.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if _, err := c3.ConnInfo(context.Background(), client); err != nil {
+		t.Errorf("ConnInfo with the zero Dialer from a server of our own uid: %v", err)
 	}
 }
 

@@ -46,8 +46,11 @@ type Dialer struct {
 	// DaemonUID is the uid the daemon must run as, checked when connecting:
 	// on a unix socket with SO_PEERCRED, on a loopback TCP address by
 	// asking the kernel (sock_diag) who owns the server's end of the
-	// connection. Zero is root, which tcpcryptd runs as; set another uid
-	// only to talk to a test server. Session ids (ConnInfo, SessionID,
+	// connection. Zero means root (which tcpcryptd runs as) or the uid of
+	// this process: a server run by the same user can do nothing that
+	// user's own processes could not already do to it, and accepting it
+	// lets an application's tests run their own server. Any other value
+	// means exactly that uid. Session ids (ConnInfo, SessionID,
 	// SessionIDFor, WaitSession) are only returned from a daemon that
 	// passed the check; other operations work either way.
 	DaemonUID uint32
@@ -86,21 +89,13 @@ func (d Dialer) Dial(ctx context.Context) (*Client, error) {
 		return nil, daemonError(a.String(), "dial", err)
 	}
 	c := &Client{addr: a, conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
-	want := d.DaemonUID
-	if want == 0 {
-		want = testDaemonUID
-	}
-	c.trust = checkDaemon(conn, a, want)
+	c.trust = checkDaemon(conn, a, d.DaemonUID)
 	return c, nil
 }
 
-// testDaemonUID replaces a zero Dialer.DaemonUID; only this package's tests
-// change it (export_test.go), so that examples and tests run by any user can
-// talk to their in-process server.
-var testDaemonUID uint32
-
 // checkDaemon decides whether session ids from the server on conn may be
-// believed: the uid that owns the server's socket must be want. On a unix
+// believed: the uid that owns the server's socket must be want (for a zero
+// want: root or this process's uid). On a unix
 // socket that is its SO_PEERCRED uid; on a loopback TCP connection, the
 // owner of the server's end as sock_diag reports it.
 func checkDaemon(conn net.Conn, a Address, want uint32) error {
@@ -117,7 +112,11 @@ func checkDaemon(conn net.Conn, a Address, want uint32) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUntrustedDaemon, a, err)
 	}
-	if uid != want {
+	switch me := uint32(os.Getuid()); {
+	case want == 0 && (uid == 0 || uid == me):
+	case want == 0:
+		return fmt.Errorf("%w: %s is served by uid %d, not root (or this process's uid %d); not believing its session ids", ErrUntrustedDaemon, a, uid, me)
+	case uid != want:
 		return fmt.Errorf("%w: %s is served by uid %d, not uid %d; not believing its session ids", ErrUntrustedDaemon, a, uid, want)
 	}
 	return nil

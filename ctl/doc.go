@@ -43,9 +43,9 @@
 // When it connects, the client learns which uid serves the socket: on a
 // unix socket from SO_PEERCRED, on the loopback TCP port by asking the
 // kernel (sock_diag) who owns the server's end. It believes session ids only
-// from a server running as root (Dialer.DaemonUID), so that another local
-// user cannot stand in for a daemon that is not running and hand out session
-// ids of its choosing.
+// from a server running as root or as the client's own uid
+// (Dialer.DaemonUID), so that another local user cannot stand in for a
+// daemon that is not running and hand out session ids of its choosing.
 //
 // Every call is bounded: by the context's deadline, or else by
 // DefaultTimeout (WaitSession: DefaultWaitTimeout).

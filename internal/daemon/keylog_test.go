@@ -80,6 +80,9 @@ func TestOpenKeyLogAccepts(t *testing.T) {
 		{"existing 0400", func(p string) { writeFile(t, p, "", 0o400) }, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "existing 0400" && os.Getuid() != 0 {
+				t.Skip("a 0400 file is writable only by root, which the daemon runs as")
+			}
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
 			tt.prepare(path)
 			k, err := OpenKeyLog(path)
