@@ -133,17 +133,9 @@ func (k *FrameKey) setNonce(offset uint64) []byte {
 // ErrFrameTooLong if clen would exceed 65535; ErrStreamExhausted if the
 // frame would end past offset 2^64-1; ErrKeyErased for an erased key.
 func (k *FrameKey) Seal(dst []byte, offset uint64, p Plain) ([]byte, error) {
-	plen := plainLen(&p)
-	clen := plen + TagLen
-	if clen > MaxCiphertextLen {
-		return dst, fmt.Errorf("tcpcrypt: seal %d data bytes: %w", len(p.Data), ErrFrameTooLong)
-	}
-	if k.aead == nil {
-		return dst, fmt.Errorf("tcpcrypt: seal with generation %d: %w", k.gen, ErrKeyErased)
-	}
-	flen := FrameHeaderLen + clen
-	if offset+uint64(flen) < offset {
-		return dst, fmt.Errorf("tcpcrypt: seal at offset %d: %w", offset, ErrStreamExhausted)
+	plen, clen, flen, err := k.sealSizes(&p, offset)
+	if err != nil {
+		return dst, err
 	}
 	n := len(dst)
 	dst = slices.Grow(dst, flen)[:n+flen]
@@ -152,21 +144,50 @@ func (k *FrameKey) Seal(dst []byte, offset uint64, p Plain) ([]byte, error) {
 	// Data first: it may sit anywhere in dst's spare capacity, and copy is
 	// a memmove.
 	copy(out[hdr:], p.Data)
+	putControl(out, &p, clen)
+	putFlags(out[FrameHeaderLen:], &p)
+	k.aead.Seal(out[FrameHeaderLen:FrameHeaderLen], k.setNonce(offset), out[FrameHeaderLen:FrameHeaderLen+plen], out[:FrameHeaderLen])
+	return dst, nil
+}
+
+// sealSizes checks that p can be sealed at offset and returns the lengths
+// of its plaintext (flags, urgent field, data), ciphertext and frame.
+func (k *FrameKey) sealSizes(p *Plain, offset uint64) (plen, clen, flen int, err error) {
+	plen = plainLen(p)
+	clen = plen + TagLen
+	if clen > MaxCiphertextLen {
+		return 0, 0, 0, fmt.Errorf("tcpcrypt: seal %d data bytes: %w", len(p.Data), ErrFrameTooLong)
+	}
+	if k.aead == nil {
+		return 0, 0, 0, fmt.Errorf("tcpcrypt: seal with generation %d: %w", k.gen, ErrKeyErased)
+	}
+	flen = FrameHeaderLen + clen
+	if offset+uint64(flen) < offset {
+		return 0, 0, 0, fmt.Errorf("tcpcrypt: seal at offset %d: %w", offset, ErrStreamExhausted)
+	}
+	return plen, clen, flen, nil
+}
+
+// putControl writes the frame's control byte and clen into out[:3].
+func putControl(out []byte, p *Plain, clen int) {
 	out[0] = 0
 	if p.Rekey {
 		out[0] = controlRekey
 	}
 	binary.BigEndian.PutUint16(out[1:], uint16(clen))
-	out[3] = 0
+}
+
+// putFlags writes the plaintext flags byte, and the urgent field when URG
+// is set, at the start of in.
+func putFlags(in []byte, p *Plain) {
+	in[0] = 0
 	if p.FIN {
-		out[3] |= flagFIN
+		in[0] |= flagFIN
 	}
 	if p.URG {
-		out[3] |= flagURG
-		binary.BigEndian.PutUint16(out[4:], p.Urgent)
+		in[0] |= flagURG
+		binary.BigEndian.PutUint16(in[1:], p.Urgent)
 	}
-	k.aead.Seal(out[FrameHeaderLen:FrameHeaderLen], k.setNonce(offset), out[FrameHeaderLen:FrameHeaderLen+plen], out[:FrameHeaderLen])
-	return dst, nil
 }
 
 // SealFrom is Seal for frame data that sits at buf[i:j], without copying it
@@ -184,37 +205,18 @@ func (k *FrameKey) SealFrom(dst []byte, offset uint64, p Plain, buf []byte, i, j
 		return k.Seal(dst, offset, p)
 	}
 	p.Data = buf[i:j]
-	plen := plainLen(&p)
-	clen := plen + TagLen
-	if clen > MaxCiphertextLen {
-		return dst, fmt.Errorf("tcpcrypt: seal %d data bytes: %w", len(p.Data), ErrFrameTooLong)
-	}
-	if k.aead == nil {
-		return dst, fmt.Errorf("tcpcrypt: seal with generation %d: %w", k.gen, ErrKeyErased)
-	}
-	flen := FrameHeaderLen + clen
-	if offset+uint64(flen) < offset {
-		return dst, fmt.Errorf("tcpcrypt: seal at offset %d: %w", offset, ErrStreamExhausted)
+	_, clen, flen, err := k.sealSizes(&p, offset)
+	if err != nil {
+		return dst, err
 	}
 	n := len(dst)
 	dst = slices.Grow(dst, flen)[:n+FrameHeaderLen]
 	out := dst[n:]
-	out[0] = 0
-	if p.Rekey {
-		out[0] = controlRekey
-	}
-	binary.BigEndian.PutUint16(out[1:], uint16(clen))
+	putControl(out, &p, clen)
 	var saved [3]byte
 	in := buf[i-pre : j]
 	copy(saved[:pre], in)
-	in[0] = 0
-	if p.FIN {
-		in[0] |= flagFIN
-	}
-	if p.URG {
-		in[0] |= flagURG
-		binary.BigEndian.PutUint16(in[1:], p.Urgent)
-	}
+	putFlags(in, &p)
 	dst = k.aead.Seal(dst, k.setNonce(offset), in, dst[n:n+FrameHeaderLen])
 	copy(in, saved[:pre])
 	return dst, nil
