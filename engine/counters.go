@@ -205,9 +205,13 @@ type Counters struct {
 	// LivenessProbes counts rekeys started to probe an idle flow (RFC
 	// 8548 §3.9); they are counted in Rekeys too.
 	LivenessProbes uint64
-	Retransmits    uint64 // engine-made segments sent again (Init, rekey frames)
-	Redelivered    uint64 // plaintext re-delivered to the local stack
-	OOOPruned      uint64 // out-of-order wire bytes discarded to make room under the memory budget
+	// FramesShrunk counts flows whose frames went from a whole segment
+	// to one MSS at the kernel's first retransmission (send.go,
+	// shrinkFrames).
+	FramesShrunk uint64
+	Retransmits  uint64 // engine-made segments sent again (Init, rekey frames)
+	Redelivered  uint64 // plaintext re-delivered to the local stack
+	OOOPruned    uint64 // out-of-order wire bytes discarded to make room under the memory budget
 
 	Drops     [NumDropReasons]uint64
 	Aborts    [NumAbortReasons]uint64
@@ -238,6 +242,7 @@ func (c *Counters) Each(fn func(name string, v uint64)) {
 	fn("bytes_in", c.BytesIn)
 	fn("rekeys", c.Rekeys)
 	fn("liveness_probes", c.LivenessProbes)
+	fn("frames_shrunk", c.FramesShrunk)
 	fn("retransmits", c.Retransmits)
 	fn("redelivered", c.Redelivered)
 	fn("ooo_pruned_bytes", c.OOOPruned)

@@ -161,6 +161,11 @@ func (e *Engine) frameOut(f *flow, s *seg, h *hdr, now time.Time) ([]byte, DropR
 		h.seq = seqAt(f.local.isn, sh.cPoint(off))
 		return nil, DropNone
 	}
+	if s0 < sh.pNext && e0 > sh.pAcked && sh.shrinkFrames() {
+		// The kernel resends bytes it framed before: the path loses
+		// segments, so frames are one segment from now on.
+		e.ctr.FramesShrunk++
+	}
 	if s0 < sh.pAcked {
 		if e0 < sh.pAcked {
 			// Only a FIN gets here: it says the stream ends below bytes

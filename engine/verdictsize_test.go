@@ -89,9 +89,11 @@ func TestScriptLargeDeliveryFitsVerdict(t *testing.T) {
 			s.now = s.now.Add(10 * time.Second)
 			checkSizes(t, "timer re-delivery", s.b.Tick(s.now))
 
-			// A GSO super-packet from the client stack grows by 20 bytes
-			// per frame; the wire packets must still fit a verdict.
-			big := pattern(65000, 9)
+			// A GSO super-packet from the client stack grows by the frame
+			// overhead (20 bytes per frame: one frame while no segment was
+			// retransmitted, so 65460 bytes of data end 1 byte past
+			// MaxPacket); the wire packets must still fit a verdict.
+			big := pattern(65460, 9)
 			r = s.outA(s.cliSeg(p0.Add(n*seg), ack, packet.FlagACK, ackOpts, big))
 			want(t, r, Replace)
 			checkSizes(t, "GSO super-packet", r)

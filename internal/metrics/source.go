@@ -77,6 +77,7 @@ func AddCounters(dst, src *engine.Counters) {
 	dst.BytesIn += src.BytesIn
 	dst.Rekeys += src.Rekeys
 	dst.LivenessProbes += src.LivenessProbes
+	dst.FramesShrunk += src.FramesShrunk
 	dst.Retransmits += src.Retransmits
 	dst.Redelivered += src.Redelivered
 	dst.OOOPruned += src.OOOPruned
