@@ -91,15 +91,13 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 }
 
 // ruleExists reports whether the daemon lists a rule equal to r in port,
-// side, prefix and mode.
+// side, prefix, mode and options.
 func ruleExists(ctx context.Context, c *ctl.Client, r ctl.Rule) bool {
 	list, err := c.Rules(ctx)
 	if err != nil {
 		return false
 	}
-	return slices.ContainsFunc(list, func(x ctl.Rule) bool {
-		return x.Port == r.Port && x.Side == r.Side && x.Prefix == r.Prefix && x.Mode == r.Mode
-	})
+	return slices.ContainsFunc(list, r.Equal)
 }
 
 func writeJSON(w io.Writer, v any) error {

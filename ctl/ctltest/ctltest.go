@@ -107,7 +107,7 @@ func (b *Backend) AddRule(_ context.Context, r ctl.Rule) error {
 	if b.Err != nil {
 		return b.Err
 	}
-	if slices.Contains(b.RuleList, r) {
+	if slices.ContainsFunc(b.RuleList, r.Equal) {
 		return fmt.Errorf("%w: duplicate rule", ctl.ErrBadRequest)
 	}
 	b.RuleList = append(b.RuleList, r)
@@ -122,7 +122,7 @@ func (b *Backend) DelRule(_ context.Context, r ctl.Rule) error {
 	if b.Err != nil {
 		return b.Err
 	}
-	i := slices.Index(b.RuleList, r)
+	i := slices.IndexFunc(b.RuleList, r.Equal)
 	if i < 0 {
 		return &ctl.Error{Code: ctl.CodeNotFound, Message: "no such rule"}
 	}

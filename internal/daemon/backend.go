@@ -302,7 +302,11 @@ func joinNonEmpty(a, b string) string {
 
 // RuleFromPolicy converts a rules entry to its control-protocol form.
 func RuleFromPolicy(p rules.Policy) ctl.Rule {
-	return ctl.Rule{Port: p.Port, Side: ctl.Side(p.Side.String()), Prefix: p.Prefix, Mode: ctl.Mode(p.Mode.String())}
+	r := ctl.Rule{Port: p.Port, Side: ctl.Side(p.Side.String()), Prefix: p.Prefix, Mode: ctl.Mode(p.Mode.String())}
+	for _, n := range p.Options.Names() {
+		r.Options = append(r.Options, ctl.Option(n))
+	}
+	return r
 }
 
 // PolicyFromRule converts a control-protocol rule to a rules entry; errors
@@ -317,6 +321,13 @@ func PolicyFromRule(r ctl.Rule) (rules.Policy, error) {
 	}
 	if err := p.Mode.UnmarshalText([]byte(r.Mode)); err != nil {
 		return rules.Policy{}, fmt.Errorf("%w: %w", ctl.ErrBadRequest, err)
+	}
+	for _, o := range r.Options {
+		bit, err := rules.ParseOption(string(o))
+		if err != nil {
+			return rules.Policy{}, fmt.Errorf("%w: %w", ctl.ErrBadRequest, err)
+		}
+		p.Options |= bit
 	}
 	if err := p.Validate(); err != nil {
 		return rules.Policy{}, fmt.Errorf("%w: %w", ctl.ErrBadRequest, err)

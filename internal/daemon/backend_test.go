@@ -183,12 +183,14 @@ func TestRuleConversion(t *testing.T) {
 		{Port: 443, Side: ctl.SideLocal, Mode: ctl.ModeRequired},
 		{Port: 80, Side: ctl.SideBoth, Mode: ctl.ModeExclude, Prefix: netip.MustParsePrefix("2001:db8::/32")},
 		{Port: 1, Side: ctl.SideRemote, Mode: ctl.ModeOpportunistic},
+		{Port: 8443, Side: ctl.SideLocal, Mode: ctl.ModeRequired,
+			Options: []ctl.Option{ctl.OptionNoResume, ctl.OptionNoCache, ctl.OptionAppAware}},
 	} {
 		p, err := PolicyFromRule(r)
 		if err != nil {
 			t.Fatalf("%v: %v", r, err)
 		}
-		if back := RuleFromPolicy(p); back != r {
+		if back := RuleFromPolicy(p); !back.Equal(r) {
 			t.Errorf("round trip %+v -> %+v -> %+v", r, p, back)
 		}
 	}
@@ -197,6 +199,9 @@ func TestRuleConversion(t *testing.T) {
 		{Port: 1, Side: "up", Mode: ctl.ModeRequired},
 		{Port: 1, Side: ctl.SideLocal, Mode: "maybe"},
 		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeRequired, Prefix: netip.MustParsePrefix("10.1.0.0/8")},
+		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeRequired, Options: []ctl.Option{"fast"}},
+		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeRequired, Options: []ctl.Option{ctl.OptionNoCache, ctl.OptionNoCache}},
+		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeExclude, Options: []ctl.Option{ctl.OptionNoResume}},
 	} {
 		if _, err := PolicyFromRule(r); !errors.Is(err, ctl.ErrBadRequest) {
 			t.Errorf("PolicyFromRule(%+v) = %v, want ErrBadRequest", r, err)
@@ -224,7 +229,7 @@ func TestBackendRules(t *testing.T) {
 		t.Errorf("engine policy after add = %v, want required", got)
 	}
 	list, _ := b.Rules(ctx)
-	if !slices.Equal(list, []ctl.Rule{{Port: 22, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic}, r443}) {
+	if !slices.EqualFunc(list, []ctl.Rule{{Port: 22, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic}, r443}, ctl.Rule.Equal) {
 		t.Errorf("Rules = %v", list)
 	}
 	// Duplicates and overlaps are bad requests and change nothing.
