@@ -181,6 +181,29 @@ func (b backend) SessionID(ctx context.Context, local, remote netip.AddrPort) (c
 		Message: "key exchange not finished yet (state " + c.State + ")"}
 }
 
+// FlushCache implements ctlserver.Backend: the engine that tracks the
+// connection removes the cached secret its chain holds (engine.FlushCache).
+func (b backend) FlushCache(ctx context.Context, local, remote netip.AddrPort) (int, error) {
+	fl := engine.Flow{Local: unmapAP(local), Remote: unmapAP(remote)}
+	var (
+		n     int
+		found bool
+	)
+	err := b.d.eachEngine(ctx, func(e *engine.Engine) {
+		if !found {
+			n, found = e.FlushCache(fl)
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("read engines: %w", err)
+	case !found:
+		return 0, &ctl.Error{Code: ctl.CodeNotFound,
+			Message: "not tracked by tcpcryptd (no rule covers its port, it began before the daemon started, or it closed and was forgotten)"}
+	}
+	return n, nil
+}
+
 // Rules implements ctlserver.Backend: the configured rules, then the state-file
 // rules.
 func (b backend) Rules(context.Context) ([]ctl.Rule, error) {
