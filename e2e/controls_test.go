@@ -50,3 +50,26 @@ func TestE2EResumeControls(t *testing.T) {
 		t.Errorf("flush-cache of an unknown connection: %q, %v", out, err)
 	}
 }
+
+// TestE2EAppAwareRule: a rule with the appaware option (RFC 8547 §4.2
+// mandatory application-aware mode) at the client falls back to plain TCP
+// against a daemon that sends a = 0 (counted as app_aware_required), and
+// encrypts once the server's rule has the option too (both send a = 1).
+func TestE2EAppAwareRule(t *testing.T) {
+	a, b := pair(t)
+	a.startDaemon(t, "--rule", fmt.Sprintf("%d:both+appaware", port))
+	b.startDaemon(t)
+	b.mustCtl(t, "rules", "add", fmt.Sprint(port), "--side", "both")
+	srv := b.serve(t, ap(b.v4, port))
+	r := runHeld(t, a, b, srv, ap(b.v4, port), "64K")
+	checkIntact(t, r, 64<<10)
+	checkPlain(t, r)
+	if n := a.counter(t, "engine_fallback_app_aware_required"); n != 1 {
+		t.Errorf("client fallbacks for app-aware mode: %d, want 1", n)
+	}
+	b.mustCtl(t, "rules", "del", fmt.Sprint(port), "--side", "both")
+	b.mustCtl(t, "rules", "add", fmt.Sprint(port), "--side", "both", "--option", "appaware")
+	r = runHeld(t, a, b, srv, ap(b.v4, port), "64K")
+	checkIntact(t, r, 64<<10)
+	checkEncrypted(t, r)
+}
