@@ -52,7 +52,8 @@ func FuzzParseConfigFile(f *testing.F) {
 }
 
 func FuzzParseState(f *testing.F) {
-	for _, s := range []string{`{"version":1,"rules":[]}`, `{"version":1,"rules":[{"port":1,"side":"both","mode":"exclude","prefix":"10.0.0.0/8"}]}`, `{}`, `[]`} {
+	for _, s := range []string{`{"version":1,"rules":[]}`, `{"version":1,"rules":[{"port":1,"side":"both","mode":"exclude","prefix":"10.0.0.0/8"}]}`, `{}`, `[]`,
+		`{"version":1,"rules":[{"port":2,"side":"local","mode":"required","options":["noresume","appaware"]}]}`, `{"version":1,"rules":[{"port":2,"side":"local","mode":"required","options":null}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
