@@ -66,6 +66,9 @@ func (e *Engine) enoConfig(f *flow) eno.Config {
 // used or created (RFC 8548 §3.5 "flush cache state"): the secret cached
 // for its chain, which is ss[i+1] once its keys are set (the ss[i] it
 // resumed with already left the cache when it was offered or accepted).
+// If a later connection has resumed from that ss[i+1] meanwhile, the
+// chain's secret is the one it left, which descends from this flow's, and
+// it goes too: nothing derived from the flow's secret stays resumable.
 // The flow caches nothing afterwards, so a later connection between the
 // same hosts cannot resume from it. It reports how many secrets went
 // (0 or 1) and false when no flow with those endpoints is tracked. Closed
