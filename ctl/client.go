@@ -223,6 +223,24 @@ func (c *Client) DelRule(ctx context.Context, r Rule) error {
 	return c.call(ctx, ctlproto.OpRulesDel, r, nil, nil)
 }
 
+// FlushCache asks the daemon to flush the resumption cache state of the
+// connection local -> remote (as seen from the daemon's host): the cached
+// session secret the connection used or created goes, so no later
+// connection can resume from it, and the connection caches none later
+// (RFC 8548 §3.5). It returns how many secrets went; 0 means the
+// connection left none in the cache (it resumed and cached nothing, or was
+// never encrypted). It needs root on the unix socket (errors match
+// ErrForbidden otherwise) and fails matching ErrNotFound when the daemon
+// does not track the connection.
+func (c *Client) FlushCache(ctx context.Context, local, remote netip.AddrPort) (int, error) {
+	local, remote = ctlproto.Canonical(local), ctlproto.Canonical(remote)
+	var res ctlproto.CacheFlushResult
+	if err := c.call(ctx, ctlproto.OpCacheFlush, ctlproto.SessIDArgs{Local: local, Remote: remote}, &res, nil); err != nil {
+		return 0, err
+	}
+	return res.Flushed, nil
+}
+
 // replyLine is the union of a StreamItem and a Response, to tell them apart.
 type replyLine struct {
 	V      int             `json:"v"`

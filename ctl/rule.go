@@ -3,6 +3,7 @@ package ctl
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -35,6 +36,23 @@ const (
 	ModeExclude Mode = "exclude"
 )
 
+// Option is a per-connection control a rule gives the connections it
+// matches.
+type Option string
+
+// Option values.
+const (
+	// OptionNoResume ignores session resumption: every matched connection
+	// does a fresh key exchange (RFC 8548 §3.5).
+	OptionNoResume Option = "noresume"
+	// OptionNoCache caches no session secret from matched connections
+	// (RFC 8548 §3.5).
+	OptionNoCache Option = "nocache"
+	// OptionAppAware is the mandatory application-aware mode (RFC 8547
+	// §4.2): encrypt only when the peer's ENO option also has a = 1.
+	OptionAppAware Option = "appaware"
+)
+
 // Rule is one per-port policy entry.
 type Rule struct {
 	// Port is the TCP port, 1..65535.
@@ -46,6 +64,10 @@ type Rule struct {
 	Prefix netip.Prefix `json:"prefix,omitzero"`
 	// Mode is the policy applied.
 	Mode Mode `json:"mode"`
+	// Options are the rule's per-connection controls, each at most once
+	// (none on an exclude rule). Omitted in JSON when empty; the daemon
+	// lists them in the order noresume, nocache, appaware.
+	Options []Option `json:"options,omitempty"`
 }
 
 // Validate reports whether r is complete and well formed; the error wraps
@@ -64,6 +86,19 @@ func (r Rule) Validate() error {
 	default:
 		return fmt.Errorf("%w: rule mode %q: want opportunistic, required or exclude", ErrBadRequest, r.Mode)
 	}
+	for i, o := range r.Options {
+		switch o {
+		case OptionNoResume, OptionNoCache, OptionAppAware:
+		default:
+			return fmt.Errorf("%w: rule option %q: want noresume, nocache or appaware", ErrBadRequest, o)
+		}
+		if slices.Contains(r.Options[:i], o) {
+			return fmt.Errorf("%w: rule option %q given twice", ErrBadRequest, o)
+		}
+	}
+	if r.Mode == ModeExclude && len(r.Options) > 0 {
+		return fmt.Errorf("%w: an exclude rule takes no options", ErrBadRequest)
+	}
 	if r.Prefix != (netip.Prefix{}) {
 		if !r.Prefix.IsValid() {
 			return fmt.Errorf("%w: rule prefix is invalid", ErrBadRequest)
@@ -79,11 +114,35 @@ func (r Rule) Validate() error {
 	return nil
 }
 
-// String formats r as "443/local required" or "443/remote 10.0.0.0/8 opportunistic".
+// String formats r as "443/local required" or "443/remote 10.0.0.0/8
+// opportunistic", with options last: "443/local required +noresume+nocache".
 func (r Rule) String() string {
 	s := strconv.Itoa(int(r.Port)) + "/" + string(r.Side)
 	if r.Prefix.IsValid() {
 		s += " " + r.Prefix.String()
 	}
-	return s + " " + string(r.Mode)
+	s += " " + string(r.Mode)
+	for i, o := range r.Options {
+		if i == 0 {
+			s += " +"
+		} else {
+			s += "+"
+		}
+		s += string(o)
+	}
+	return s
+}
+
+// Equal reports whether r and o are the same rule, options compared as
+// sets.
+func (r Rule) Equal(o Rule) bool {
+	if r.Port != o.Port || r.Side != o.Side || r.Prefix != o.Prefix || r.Mode != o.Mode || len(r.Options) != len(o.Options) {
+		return false
+	}
+	for _, x := range r.Options {
+		if !slices.Contains(o.Options, x) {
+			return false
+		}
+	}
+	return true
 }

@@ -142,7 +142,7 @@ func TestE2ERulesAtRuntime(t *testing.T) {
 	t.Run("rule added: encrypted", func(t *testing.T) {
 		for _, h := range both {
 			h.mustCtl(t, "rules", "add", "5001", "--side", "both")
-			if rs := h.rules(t); !slices.Contains(rs, rule) {
+			if rs := h.rules(t); !slices.ContainsFunc(rs, rule.Equal) {
 				t.Fatalf("%s: rules list %v lacks %v", h.name, rs, rule)
 			}
 		}
@@ -154,7 +154,7 @@ func TestE2ERulesAtRuntime(t *testing.T) {
 		for _, h := range both {
 			h.stopDaemon(t)
 			h.startDaemon(t)
-			if rs := h.rules(t); !slices.Contains(rs, rule) {
+			if rs := h.rules(t); !slices.ContainsFunc(rs, rule.Equal) {
 				t.Fatalf("%s: after a restart, rules list %v lacks %v", h.name, rs, rule)
 			}
 		}

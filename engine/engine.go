@@ -161,6 +161,9 @@ type Config struct {
 	// Policy chooses the mode of a new connection from its endpoints
 	// (nil: Opportunistic for every connection).
 	Policy func(local, remote netip.AddrPort) Mode
+	// Decide, when set, replaces Policy: it chooses the mode of a new
+	// connection and the per-connection controls it gets (see Options).
+	Decide func(local, remote netip.AddrPort) Decision
 
 	// TEPs lists the key-agreement TEPs, most preferred first (default
 	// X25519, P-256).

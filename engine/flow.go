@@ -106,6 +106,7 @@ type flow struct {
 	key   flowKey
 	state State
 	mode  Mode
+	opts  Options // per-connection controls (controls.go)
 	// protected: the caller was told (Result.Protect) to keep this flow
 	// queued; forget tells it to stop (Result.Unprotect).
 	protected bool

@@ -41,13 +41,13 @@ func (e *Engine) startActive(f *flow, s *seg, now time.Time) {
 	}
 	budget := packet.MaxOptionsLen - ob.Len()
 	extra := e.resumeOfferFor(f, budget)
-	opt, err := eno.BuildSYN(e.enoCfg, budget, extra...)
+	opt, err := eno.BuildSYN(e.enoConfig(f), budget, extra...)
 	if err != nil && len(extra) > 0 {
 		// No room for the resumption offer: it never leaves, so the
 		// secret goes back to the cache.
 		e.putBack(f.resume.entry)
 		f.resume = nil
-		opt, err = eno.BuildSYN(e.enoCfg, budget)
+		opt, err = eno.BuildSYN(e.enoConfig(f), budget)
 	}
 	if err != nil {
 		e.fallback(f, s, FallbackNoOptionSpace)
@@ -257,7 +257,7 @@ func (e *Engine) simOpenSYNACK(f *flow, s *seg, now time.Time) {
 	}
 	raw, cnt, _ := eno.FindENO(s.opts)
 	res := eno.Negotiate(eno.Input{
-		Config:          e.enoCfg,
+		Config:          e.enoConfig(f),
 		LocalSYN:        f.local.eno,
 		PeerSYN:         f.peer.eno,
 		PeerSYNENOCount: f.peer.enoCnt,
@@ -300,7 +300,7 @@ func (e *Engine) gotSYNACK(f *flow, s *seg) {
 	synOptions(s.opts, &f.peer)
 	raw, cnt, _ := eno.FindENO(s.opts)
 	in := eno.Input{
-		Config:          e.enoCfg,
+		Config:          e.enoConfig(f),
 		LocalSYN:        f.local.eno,
 		PeerSYN:         raw,
 		PeerSYNENOCount: cnt,
@@ -340,7 +340,7 @@ func (e *Engine) onSynReceived(f *flow, s *seg, now time.Time) {
 			return
 		}
 		res := eno.Negotiate(eno.Input{
-			Config:          e.enoCfg,
+			Config:          e.enoConfig(f),
 			Passive:         true,
 			LocalSYN:        f.local.eno,
 			PeerSYN:         f.peer.eno,
@@ -377,9 +377,9 @@ func (e *Engine) sendSYNACK(f *flow, s *seg) {
 			return
 		}
 		budget := packet.MaxOptionsLen - ob.Len()
-		ans, ok := eno.AnswerWithin(e.enoCfg, f.peer.enoOpt, budget, e.resumeChoose(f))
+		ans, ok := eno.AnswerWithin(e.enoConfig(f), f.peer.enoOpt, budget, e.resumeChoose(f))
 		if !ok {
-			e.fallback(f, s, FallbackNoAnswer)
+			e.fallback(f, s, e.noAnswerReason(f))
 			return
 		}
 		raw, err := ans.Marshal(nil)

@@ -140,10 +140,8 @@ func (e *Engine) NextDeadline() time.Time { return e.tab.nextDeadline() }
 
 // newFlow starts tracking a connection on its first SYN.
 func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
-	mode := Opportunistic
-	if e.cfg.Policy != nil {
-		mode = e.cfg.Policy(key.local, key.remote)
-	}
+	d := e.decide(key.local, key.remote)
+	mode := d.Mode
 	if mode == Exclude {
 		// ENO disabled by configuration still discards SYN+ENO data
 		// (RFC 8547 §4.7).
@@ -164,7 +162,7 @@ func (e *Engine) newFlow(key flowKey, s *seg, now time.Time) {
 			return
 		}
 	}
-	f := &flow{key: key, mode: mode, created: now, seen: now, heapIdx: -1, urgP: -1}
+	f := &flow{key: key, mode: mode, opts: d.Options, created: now, seen: now, heapIdx: -1, urgP: -1}
 	f.snd.q.pool, f.rcv.pend.pool, f.rcv.plain.pool = &e.pool, &e.pool, &e.pool
 	f.active = s.dir == Outbound
 	e.tab.add(f)

@@ -29,7 +29,7 @@ type resumeOffer struct {
 // suboption to add to our SYN (nil when there is none or no room).
 func (e *Engine) resumeOfferFor(f *flow, budget int) []eno.Suboption {
 	c := e.cfg.Cache
-	if c == nil {
+	if c == nil || f.opts.NoResume {
 		return nil
 	}
 	// kind, length, suboption byte, half and nonce must fit.
@@ -106,7 +106,7 @@ func (e *Engine) resumeValid(f *flow) func(tep uint8, local, peer eno.Suboption)
 // itself has no side effects.
 func (e *Engine) resumeChoose(f *flow) func(eno.Suboption) (eno.Suboption, bool) {
 	c := e.cfg.Cache
-	if c != nil && f.resumeAns == nil {
+	if c != nil && !f.opts.NoResume && f.resumeAns == nil {
 		for _, ps := range f.peer.enoOpt.Subs {
 			if !ps.V || len(ps.Data) < crypto.ResumeHalfLen || !slices.Contains(e.cfg.TEPs, ps.ID) {
 				continue
@@ -198,7 +198,7 @@ func (e *Engine) resumeKeys(f *flow, s *seg) bool {
 // ss[i] produced the keys, then erase ss[i]).
 func (e *Engine) cacheNext(f *flow, ss []byte) {
 	c := e.cfg.Cache
-	if c == nil {
+	if c == nil || f.opts.NoCache {
 		return
 	}
 	next := crypto.NextSecret(ss)

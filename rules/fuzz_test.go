@@ -30,6 +30,7 @@ func FuzzParseNFQInfoV3(f *testing.F) {
 // and validates encodes and decodes back to itself.
 func FuzzPolicyJSON(f *testing.F) {
 	f.Add([]byte(`{"port":443,"side":"local","mode":"opportunistic"}`))
+	f.Add([]byte(`{"port":443,"side":"local","mode":"required","options":["appaware","noresume"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p Policy
 		if err := json.Unmarshal(b, &p); err != nil {

@@ -118,18 +118,27 @@ type Policy struct {
 	Prefix netip.Prefix `json:"prefix,omitzero"`
 	// Mode is opportunistic, required or exclude.
 	Mode Mode `json:"mode"`
+	// Options are the per-connection controls of the matched connections
+	// (none on an exclude entry). Omitted in JSON when none, so state
+	// files written before options existed read the same.
+	Options Options `json:"options,omitzero"`
 }
 
-// String formats p for logs and rule comments, e.g. "local 443 2001:db8::/32 required".
+// String formats p for logs and rule comments, e.g. "local 443 2001:db8::/32 required",
+// with any options last ("local 443 required +noresume+nocache").
 func (p Policy) String() string {
 	s := fmt.Sprintf("%v %d", p.Side, p.Port)
 	if p.Prefix.IsValid() {
 		s += " " + p.Prefix.String()
 	}
-	return s + " " + p.Mode.String()
+	s += " " + p.Mode.String()
+	if p.Options != 0 {
+		s += " +" + p.Options.String()
+	}
+	return s
 }
 
-// Validate checks one entry on its own: port, side, mode and prefix (see
+// Validate checks one entry on its own: port, side, mode, options and prefix (see
 // CheckPrefix). Its errors do not repeat the entry: the caller that knows
 // where the entry came from names it.
 func (p Policy) Validate() error {
@@ -141,6 +150,12 @@ func (p Policy) Validate() error {
 	}
 	if _, ok := modeNames[p.Mode]; !ok {
 		return fmt.Errorf("%w: %d", ErrMode, uint8(p.Mode))
+	}
+	if err := p.Options.Validate(); err != nil {
+		return err
+	}
+	if p.Mode == ModeExclude && p.Options != 0 {
+		return fmt.Errorf("%w: an exclude rule takes no options (%v)", ErrOption, p.Options)
 	}
 	if p.Prefix == (netip.Prefix{}) {
 		return nil

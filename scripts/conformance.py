@@ -18,7 +18,8 @@ import sys
 
 # Package names used in the evidence column -> directory in the repository.
 PKGS = {"engine": "engine", "eno": "eno", "crypto": "crypto", "packet": "packet", "nfq": "nfq",
-        "rules": "rules", "ctl": "ctl", "e2e": "e2e", "daemon": "internal/daemon"}
+        "rules": "rules", "ctl": "ctl", "e2e": "e2e", "daemon": "internal/daemon",
+        "ctlserver": "internal/ctlserver", "tcpcryptctl": "cmd/tcpcryptctl"}
 
 E = "eno"
 C = "crypto"
@@ -41,7 +42,7 @@ M = {
     9: (G, "engine.Config.SimOpenB; engine.TestScenarioSimultaneousOpen"),
     10: (E, "eno.TestBuildSYN (a=0 unless configured)"),
     11: (G, "engine.Config.AppAware, eno.Result.PeerA; eno.TestNegotiateScenarios/a=1_from_peer*"),
-    12: (E, "eno.TestNegotiateScenarios/mandatory_app-aware*, eno.TestAnswer/fig_10:_mandatory_mode"),
+    12: (E, "eno.TestNegotiateScenarios/mandatory_app-aware*, eno.TestAnswer/fig_10:_mandatory_mode; per connection through a rule's appaware option: engine.TestControlsMandatoryAppAware (active and passive: peer a=0 falls back to plain TCP, counted app_aware_required; peer a=1 encrypts), daemon.TestRuleOptionsReachEngine (a=1 in the SYN of a matched connection only), daemon.TestParseRule, e2e.TestE2EAppAwareRule (two daemons)"),
     13: (E, "eno.TestMarshal (z bits written as 0)"),
     14: (E, "eno.TestNegotiateScenarios/z_bits_ignored_on_receipt"),
     15: (E, "eno.TestAnswer"),
@@ -133,7 +134,7 @@ M = {
     101: (C, "crypto.TestCachePassiveAndActive (one take per entry)"),
     102: (C, "crypto.TestCachePassiveAndActive"),
     103: (C, "crypto.TestResumeHalvesAndDirections"),
-    104: (D, "crypto.Cache (no Take = ignore, no Put = don't cache, Flush); engine.TestScenarioResumption (flush); open: per-connection controls in ctl"),
+    104: (D, "rule options noresume and nocache (engine.Options through engine.Config.Decide), and cache.flush by tuple (engine.FlushCache, ctl.Client.FlushCache, tcpcryptctl flush-cache): engine.TestControlsNoResume (fresh exchange at either end although a secret is cached), engine.TestControlsNoCache, engine.TestControlsFlushCache; daemon.TestMatcherDecide, daemon.TestBackendFlushCache, daemon.TestStateOptionsFormat; ctlserver.TestOps/cache.flush* (root only), ctlserver.TestAuthorize, ctlserver.TestClientOverUnixSocket; tcpcryptctl.TestFlushCache, tcpcryptctl.TestRulesOptions; e2e.TestE2EResumeControls (two daemons: flushed, then fresh; noresume rule, fresh)"),
     105: (C, "crypto.TestSealOpenRoundTrip (ErrFrameTooLong past 65518 bytes)"),
     106: (G, "engine.TestScriptDataMapping, engine.TestSendMapping (frames kept and resent byte for byte)"),
     107: (G, "engine.TestScriptDataMapping (coalesced and split retransmissions)"),

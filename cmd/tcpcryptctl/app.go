@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/internal/cliutil"
@@ -29,7 +31,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 // command is what one invocation asks for; run executes it.
 type command struct {
 	addr   string
-	op     string // "rules.list", "rules.add", "rules.del", "status", "sessid", "version"
+	op     string // "rules.list", "rules.add", "rules.del", "status", "sessid", "flush-cache", "version"
 	json   bool
 	ports  bool // rules.list: only the distinct ports (for completion)
 	all    bool // status: every counter, zeros too
@@ -46,6 +48,7 @@ func ruleFlags() []cli.Flag {
 		&cli.StringFlag{Name: "side", Value: string(ctl.SideLocal), Usage: "which end's port: local, remote or both"},
 		&cli.StringFlag{Name: "prefix", Usage: "only peers inside this address prefix (CIDR)"},
 		&cli.StringFlag{Name: "mode", Value: string(ctl.ModeOpportunistic), Usage: "opportunistic, required or exclude"},
+		&cli.StringSliceFlag{Name: "option", Usage: "per-connection control, repeatable or comma-separated: noresume, nocache or appaware"},
 	}
 }
 
@@ -67,7 +70,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	ruleCmd := func(name, usage string) *cli.Command {
 		return &cli.Command{
-			Name: name, Usage: usage, ArgsUsage: "PORT [--side local|remote|both] [--prefix CIDR] [--mode opportunistic|required|exclude]",
+			Name: name, Usage: usage, ArgsUsage: "PORT [--side local|remote|both] [--prefix CIDR] [--mode opportunistic|required|exclude] [--option noresume|nocache|appaware]...",
 			Flags: ruleFlags(),
 			Action: act(func(c *cli.Context, cmd *command) error {
 				cmd.op = "rules." + name
@@ -111,7 +114,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						}),
 					},
 					ruleCmd("add", "add a rule"),
-					ruleCmd("del", "delete a rule (all of port, side, prefix and mode must match)"),
+					ruleCmd("del", "delete a rule (all of port, side, prefix, mode and options must match)"),
 				},
 				Action:       needCommand,
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
@@ -135,17 +138,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 				Action: act(func(c *cli.Context, cmd *command) error {
 					cmd.op = "sessid"
-					if c.NArg() != 2 {
-						return usagef("sessid needs LOCAL and REMOTE (got %d arguments)", c.NArg())
-					}
 					var err error
-					if cmd.local, err = netip.ParseAddrPort(c.Args().Get(0)); err != nil {
-						return usagef("LOCAL: %v", err)
-					}
-					if cmd.remote, err = netip.ParseAddrPort(c.Args().Get(1)); err != nil {
-						return usagef("REMOTE: %v", err)
-					}
-					return nil
+					cmd.local, cmd.remote, err = parseTuple(c, "sessid")
+					return err
+				}),
+			},
+			{
+				Name: "flush-cache", Usage: "flush the resumption secret a connection used or created (needs root)", ArgsUsage: "LOCAL REMOTE",
+				Description: "LOCAL and REMOTE are the connection's endpoints as seen from this host, as for sessid.\n" +
+					"The daemon removes the cached session secret the connection created, so no later\n" +
+					"connection can resume from it, and the connection caches none later (RFC 8548 3.5).\n" +
+					"Prints \"flushed N LOCAL -> REMOTE\" (N secrets removed, 0 or 1); exits 1 when the\n" +
+					"daemon does not track the connection or refuses.",
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+				Action: act(func(c *cli.Context, cmd *command) error {
+					cmd.op = "flush-cache"
+					var err error
+					cmd.local, cmd.remote, err = parseTuple(c, "flush-cache")
+					return err
 				}),
 			},
 			{
@@ -168,6 +178,20 @@ func needCommand(c *cli.Context) error {
 	return usagef("missing command (see %s --help)", c.Command.HelpName)
 }
 
+// parseTuple reads the LOCAL REMOTE arguments of command name.
+func parseTuple(c *cli.Context, name string) (local, remote netip.AddrPort, err error) {
+	if c.NArg() != 2 {
+		return local, remote, usagef("%s needs LOCAL and REMOTE (got %d arguments)", name, c.NArg())
+	}
+	if local, err = netip.ParseAddrPort(c.Args().Get(0)); err != nil {
+		return local, remote, usagef("LOCAL: %v", err)
+	}
+	if remote, err = netip.ParseAddrPort(c.Args().Get(1)); err != nil {
+		return local, remote, usagef("REMOTE: %v", err)
+	}
+	return local, remote, nil
+}
+
 func noArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("unexpected argument %q", c.Args().First())
@@ -188,6 +212,11 @@ func parseRule(c *cli.Context) (ctl.Rule, error) {
 	side := fs.String("side", c.String("side"), "")
 	prefix := fs.String("prefix", c.String("prefix"), "")
 	mode := fs.String("mode", c.String("mode"), "")
+	opts := slices.Clone(c.StringSlice("option"))
+	fs.Func("option", "", func(v string) error {
+		opts = append(opts, strings.Split(v, ",")...)
+		return nil
+	})
 	if err := fs.Parse(c.Args().Tail()); err != nil {
 		return ctl.Rule{}, usageError{err}
 	}
@@ -199,6 +228,9 @@ func parseRule(c *cli.Context) (ctl.Rule, error) {
 		return ctl.Rule{}, usagef("PORT must be 1..65535, not %q", c.Args().First())
 	}
 	r := ctl.Rule{Port: uint16(port), Side: ctl.Side(*side), Mode: ctl.Mode(*mode)}
+	for _, o := range opts {
+		r.Options = append(r.Options, ctl.Option(strings.TrimSpace(o)))
+	}
 	if *prefix != "" {
 		p, err := rules.ParsePrefix(*prefix)
 		if err != nil {
@@ -230,7 +262,7 @@ func report(err error, stderr io.Writer) int {
 	case errors.Is(err, ctl.ErrDaemonUnavailable):
 		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(is tcpcryptd running? use -u to give its control address, or -n NAME for the daemon of network namespace NAME)\n", err)
 	case errors.Is(err, ctl.ErrForbidden):
-		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(rule changes need root, over the unix socket)\n", err)
+		fmt.Fprintf(stderr, "tcpcryptctl: %v\n(rule changes and flush-cache need root, over the unix socket)\n", err)
 	case errors.Is(err, ctl.ErrNoSession):
 		fmt.Fprintf(stderr, "tcpcryptctl: no session id: the connection is not encrypted "+
 			"(TCP-ENO fell back to plain TCP, or the handshake has not finished)\n  %v\n", err)

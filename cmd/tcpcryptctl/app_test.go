@@ -343,11 +343,105 @@ _tcpcryptctl; echo "${COMPREPLY[*]}"`
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)
 	}
-	if want := "443\n--side --prefix --mode --help\n"; string(out) != want {
+	if want := "443\n--side --prefix --mode --option --help\n"; string(out) != want {
 		t.Errorf("completions %q, want %q", out, want)
 	}
 	args, _ := os.ReadFile(argsFile)
 	if string(args) != "-u /x/ctl rules list --ports\n" {
 		t.Errorf("completion ran the program with %q", args)
+	}
+}
+
+// TestFlushCache: flush-cache prints how many secrets went and exits 0;
+// an untracked connection exits 1 with the daemon's reason; a missing or
+// bad tuple is a usage error (2); over TCP it is forbidden (1).
+func TestFlushCache(t *testing.T) {
+	testenv.RequireRoot(t, "flush-cache needs root on the unix socket")
+	b := newBackend()
+	c := ctltest.SampleConn(4)
+	b.Cached = map[[2]netip.AddrPort]int{{c.Local, c.Remote}: 1}
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
+	out, errOut, code := exec(t, "-u", path, "flush-cache", c.Local.String(), c.Remote.String())
+	if want := fmt.Sprintf("flushed 1 %s -> %s\n", c.Local, c.Remote); code != 0 || out != want {
+		t.Errorf("flush-cache: exit %d out %q err %q; want %q", code, out, errOut, want)
+	}
+	out, _, code = exec(t, "-u", path, "flush-cache", c.Local.String(), c.Remote.String())
+	if want := fmt.Sprintf("flushed 0 %s -> %s\n", c.Local, c.Remote); code != 0 || out != want {
+		t.Errorf("flush-cache again: exit %d out %q; want %q", code, out, want)
+	}
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"192.0.2.1:1", "192.0.2.9:80"}, 1, "not tracked"},
+		{[]string{"192.0.2.1:1"}, 2, "flush-cache needs LOCAL and REMOTE"},
+		{[]string{"192.0.2.1:1", "remote"}, 2, "REMOTE"},
+	} {
+		out, errOut, code := exec(t, append([]string{"-u", path, "flush-cache"}, tt.args...)...)
+		if code != tt.code || out != "" || !strings.Contains(errOut, tt.stderr) {
+			t.Errorf("flush-cache %v: exit %d out %q err %q; want %d, %q", tt.args, code, out, errOut, tt.code, tt.stderr)
+		}
+	}
+
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: newBackend()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	_, errOut, code = exec(t, "-u", srv.Addrs()[0].String(), "flush-cache", c.Local.String(), c.Remote.String())
+	if code != 1 || !strings.Contains(errOut, "forbidden") || !strings.Contains(errOut, "flush-cache need root") {
+		t.Errorf("flush-cache over TCP: exit %d %q", code, errOut)
+	}
+}
+
+// TestRulesOptions: --option (repeated or comma-separated, before or after
+// PORT) adds a rule with options, the list shows an OPTIONS column, and a
+// bad option is a usage error.
+func TestRulesOptions(t *testing.T) {
+	testenv.RequireRoot(t, "rule changes need root on the unix socket")
+	b := newBackend()
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
+	out, errOut, code := exec(t, "-u", path, "rules", "add", "--option", "noresume", "8443", "--mode", "required", "--option", "nocache,appaware")
+	if code != 0 || out != "added 8443/local required +noresume+nocache+appaware\n" {
+		t.Fatalf("rules add: exit %d out %q err %q", code, out, errOut)
+	}
+	out, _, code = exec(t, "-u", path, "rules", "list")
+	want := "PORT  SIDE    PREFIX         MODE           OPTIONS\n" +
+		"443   local   -              opportunistic  -\n" +
+		"25    remote  2001:db8::/32  required       -\n" +
+		"8443  local   -              required       noresume,nocache,appaware\n"
+	if code != 0 || out != want {
+		t.Errorf("rules list:\n%s\nwant:\n%s", out, want)
+	}
+	out, _, _ = exec(t, "-u", path, "rules", "list", "--json")
+	if !strings.Contains(out, `"options": [`) || strings.Count(out, `"options"`) != 1 {
+		t.Errorf("rules list --json:\n%s\nwant one options member", out)
+	}
+	// The same rule again exists already (exit 0); deleting needs the options.
+	if out, _, code := exec(t, "-u", path, "rules", "add", "8443", "--mode", "required", "--option", "appaware,nocache,noresume"); code != 0 || !strings.HasPrefix(out, "exists ") {
+		t.Errorf("re-add: exit %d %q", code, out)
+	}
+	if _, errOut, code := exec(t, "-u", path, "rules", "del", "8443", "--mode", "required"); code != 1 || !strings.Contains(errOut, "no such rule") {
+		t.Errorf("del without the options: exit %d %q", code, errOut)
+	}
+	if out, _, code := exec(t, "-u", path, "rules", "del", "8443", "--mode", "required", "--option", "noresume,nocache,appaware"); code != 0 || !strings.HasPrefix(out, "deleted ") {
+		t.Errorf("del: exit %d %q", code, out)
+	}
+	for _, args := range [][]string{
+		{"rules", "add", "22", "--option", "fast"},
+		{"rules", "add", "22", "--option", "nocache", "--option", "nocache"},
+		{"rules", "add", "22", "--mode", "exclude", "--option", "noresume"},
+	} {
+		_, errOut, code := exec(t, append([]string{"-u", path}, args...)...)
+		if code != 2 || !strings.Contains(errOut, "option") {
+			t.Errorf("%v: exit %d %q, want a usage error about the option", args, code, errOut)
+		}
 	}
 }

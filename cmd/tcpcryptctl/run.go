@@ -52,6 +52,13 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 		}
 		_, err = fmt.Fprintf(w, "%s %s\n", conn.SessionID, conn.Role)
 		return err
+	case "flush-cache":
+		n, err := c.FlushCache(ctx, cmd.local, cmd.remote)
+		if err != nil {
+			return err // the daemon's message names the connection
+		}
+		_, err = fmt.Fprintf(w, "flushed %d %s -> %s\n", n, cmd.local, cmd.remote)
+		return err
 	case "rules.list":
 		rules, err := c.Rules(ctx)
 		if err != nil {
@@ -91,15 +98,13 @@ func run(ctx context.Context, cmd command, w io.Writer) error {
 }
 
 // ruleExists reports whether the daemon lists a rule equal to r in port,
-// side, prefix and mode.
+// side, prefix, mode and options.
 func ruleExists(ctx context.Context, c *ctl.Client, r ctl.Rule) bool {
 	list, err := c.Rules(ctx)
 	if err != nil {
 		return false
 	}
-	return slices.ContainsFunc(list, func(x ctl.Rule) bool {
-		return x.Port == r.Port && x.Side == r.Side && x.Prefix == r.Prefix && x.Mode == r.Mode
-	})
+	return slices.ContainsFunc(list, r.Equal)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -123,15 +128,35 @@ func writePorts(w io.Writer, rules []ctl.Rule) error {
 	return nil
 }
 
+// writeRules prints the rules as a table. The OPTIONS column appears only
+// when some rule has options, so the output of a list without any is as
+// before options existed.
 func writeRules(w io.Writer, rules []ctl.Rule) error {
+	withOpts := slices.ContainsFunc(rules, func(r ctl.Rule) bool { return len(r.Options) > 0 })
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "PORT\tSIDE\tPREFIX\tMODE")
+	if withOpts {
+		fmt.Fprintln(tw, "PORT\tSIDE\tPREFIX\tMODE\tOPTIONS")
+	} else {
+		fmt.Fprintln(tw, "PORT\tSIDE\tPREFIX\tMODE")
+	}
 	for _, r := range rules {
 		prefix := "-"
 		if r.Prefix.IsValid() {
 			prefix = r.Prefix.String()
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Port, r.Side, prefix, r.Mode)
+		if !withOpts {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Port, r.Side, prefix, r.Mode)
+			continue
+		}
+		opts := "-"
+		if len(r.Options) > 0 {
+			names := make([]string, len(r.Options))
+			for i, o := range r.Options {
+				names[i] = string(o)
+			}
+			opts = strings.Join(names, ",")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Port, r.Side, prefix, r.Mode, opts)
 	}
 	return tw.Flush()
 }

@@ -27,6 +27,9 @@ type Backend struct {
 	Conns []ctl.Conn
 	// RuleList holds the rules.
 	RuleList []ctl.Rule
+	// Cached holds how many cached resumption secrets each connection
+	// (local, remote) left, for FlushCache to remove.
+	Cached map[[2]netip.AddrPort]int
 	// Err, when set, is returned by every call.
 	Err error
 }
@@ -93,6 +96,24 @@ func (b *Backend) SessionID(_ context.Context, local, remote netip.AddrPort) (ct
 	return ctl.Conn{}, &ctl.Error{Code: ctl.CodeNotFound, Message: "not tracked"}
 }
 
+// FlushCache implements ctlserver.Backend: a connection not in Conns is
+// not found ("not tracked", as SessionID answers); a tracked one has its
+// Cached count removed and returned.
+func (b *Backend) FlushCache(_ context.Context, local, remote netip.AddrPort) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return 0, b.Err
+	}
+	if !slices.ContainsFunc(b.Conns, func(c ctl.Conn) bool { return c.Local == local && c.Remote == remote }) {
+		return 0, &ctl.Error{Code: ctl.CodeNotFound, Message: "not tracked"}
+	}
+	k := [2]netip.AddrPort{local, remote}
+	n := b.Cached[k]
+	delete(b.Cached, k)
+	return n, nil
+}
+
 // Rules implements ctlserver.Backend.
 func (b *Backend) Rules(context.Context) ([]ctl.Rule, error) {
 	b.mu.Lock()
@@ -107,7 +128,7 @@ func (b *Backend) AddRule(_ context.Context, r ctl.Rule) error {
 	if b.Err != nil {
 		return b.Err
 	}
-	if slices.Contains(b.RuleList, r) {
+	if slices.ContainsFunc(b.RuleList, r.Equal) {
 		return fmt.Errorf("%w: duplicate rule", ctl.ErrBadRequest)
 	}
 	b.RuleList = append(b.RuleList, r)
@@ -122,7 +143,7 @@ func (b *Backend) DelRule(_ context.Context, r ctl.Rule) error {
 	if b.Err != nil {
 		return b.Err
 	}
-	i := slices.Index(b.RuleList, r)
+	i := slices.IndexFunc(b.RuleList, r.Equal)
 	if i < 0 {
 		return &ctl.Error{Code: ctl.CodeNotFound, Message: "no such rule"}
 	}

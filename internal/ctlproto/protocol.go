@@ -39,10 +39,20 @@ const (
 	OpRulesList Op = "rules.list" // result: RulesResult
 	OpRulesAdd  Op = "rules.add"  // args: ctl.Rule; no result; root on the unix socket only
 	OpRulesDel  Op = "rules.del"  // args: ctl.Rule; no result; root on the unix socket only
+	// OpCacheFlush flushes the resumption cache state of one connection
+	// (RFC 8548 §3.5). args: SessIDArgs; result: CacheFlushResult; root on
+	// the unix socket only.
+	OpCacheFlush Op = "cache.flush"
 )
 
 // Mutates reports whether op changes daemon state (and so needs root).
-func (op Op) Mutates() bool { return op == OpRulesAdd || op == OpRulesDel }
+func (op Op) Mutates() bool { return op == OpRulesAdd || op == OpRulesDel || op == OpCacheFlush }
+
+// CacheFlushResult is the result of OpCacheFlush: how many cached session
+// secrets went (0 when the connection left none in the cache).
+type CacheFlushResult struct {
+	Flushed int `json:"flushed"`
+}
 
 // Request is one request line.
 type Request struct {

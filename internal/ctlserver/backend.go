@@ -33,4 +33,12 @@ type Backend interface {
 	AddRule(ctx context.Context, r ctl.Rule) error
 	// DelRule removes the rule equal to r; ctl.ErrNotFound when there is none.
 	DelRule(ctx context.Context, r ctl.Rule) error
+	// FlushCache removes the cached resumption secret that the tracked
+	// connection local -> remote used or created, so it can never be
+	// resumed, and keeps the connection from caching one later (RFC 8548
+	// §3.5 "flush cache state"). It returns how many secrets went (0 or
+	// more) and fails with ctl.ErrNotFound when the daemon does not track
+	// the connection. As for SessionID, the error should not name the
+	// connection.
+	FlushCache(ctx context.Context, local, remote netip.AddrPort) (int, error)
 }

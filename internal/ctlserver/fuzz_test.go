@@ -23,6 +23,8 @@ func FuzzRequest(f *testing.F) {
 	f.Add([]byte(`{"v":1,"id":4,"op":"rules.add","args":{"port":22,"side":"both","prefix":"10.0.0.0/8","mode":"required"}}`))
 	f.Add([]byte(`{"v":2,"op":"status"}`))
 	f.Add([]byte(`{"v":1,"id":18446744073709551615,"op":"rules.del","args":{"port":443,"side":"local","mode":"opportunistic"}}`))
+	f.Add([]byte(`{"v":1,"id":5,"op":"cache.flush","args":{"local":"192.0.2.1:10000","remote":"198.51.100.0:443"}}`))
+	f.Add([]byte(`{"v":1,"id":6,"op":"rules.add","args":{"port":8443,"side":"local","mode":"required","options":["noresume","nocache","appaware"]}}`))
 	f.Add([]byte(`{`))
 	f.Add([]byte("\x00\xff"))
 	f.Fuzz(func(t *testing.T, line []byte) {

@@ -50,7 +50,7 @@ func authorize(op ctlproto.Op, peer Peer) error {
 		return nil
 	}
 	if peer.Network != "unix" {
-		return &ctl.Error{Code: ctl.CodeForbidden, Message: string(op) + " is forbidden here: rule changes are only accepted on the unix socket"}
+		return &ctl.Error{Code: ctl.CodeForbidden, Message: string(op) + " is forbidden here: changes are only accepted on the unix socket"}
 	}
 	if !peer.Cred {
 		return &ctl.Error{Code: ctl.CodeForbidden, Message: string(op) + " is forbidden: the peer's credentials are unavailable"}
@@ -255,6 +255,8 @@ func (s *Server) dispatch(ctx context.Context, req ctlproto.Request, bw *bufio.W
 			rules = []ctl.Rule{}
 		}
 		return replyOK(bw, req.ID, ctlproto.RulesResult[ctl.Rule]{Rules: rules})
+	case ctlproto.OpCacheFlush:
+		return s.cacheFlush(ctx, req, bw)
 	case ctlproto.OpRulesAdd, ctlproto.OpRulesDel:
 		var r ctl.Rule
 		if err := decodeArgs(req.Args, &r); err != nil {
@@ -276,6 +278,25 @@ func (s *Server) dispatch(ctx context.Context, req ctlproto.Request, bw *bufio.W
 		return replyOK(bw, req.ID, nil)
 	}
 	return replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeBadRequest, Message: fmt.Sprintf("unknown op %q", req.Op)})
+}
+
+// cacheFlush serves OpCacheFlush: the connection's endpoints, as for
+// sessid, and the count of flushed secrets.
+func (s *Server) cacheFlush(ctx context.Context, req ctlproto.Request, bw *bufio.Writer) error {
+	var a ctlproto.SessIDArgs
+	if err := decodeArgs(req.Args, &a); err != nil {
+		return replyErr(bw, req.ID, err)
+	}
+	if !a.Local.IsValid() || !a.Remote.IsValid() {
+		return replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeBadRequest, Message: "cache.flush needs local and remote addresses"})
+	}
+	a.Local, a.Remote = ctlproto.Canonical(a.Local), ctlproto.Canonical(a.Remote)
+	n, err := s.cfg.Backend.FlushCache(ctx, a.Local, a.Remote)
+	if err != nil {
+		return replyErr(bw, req.ID, connError(a.Local, a.Remote, err))
+	}
+	s.log.Info("ctl: cache flushed", "local", a.Local.String(), "remote", a.Remote.String(), "flushed", n)
+	return replyOK(bw, req.ID, ctlproto.CacheFlushResult{Flushed: n})
 }
 
 // netstat streams every connection as its own line, then the final line with

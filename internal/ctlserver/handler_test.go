@@ -80,6 +80,10 @@ func sampleBackend(n int) *ctltest.Backend {
 	for i := range n {
 		b.Conns = append(b.Conns, ctltest.SampleConn(i))
 	}
+	if n > 0 {
+		c0 := ctltest.SampleConn(0)
+		b.Cached = map[[2]netip.AddrPort]int{{c0.Local, c0.Remote}: 1}
+	}
 	// A connection that fell back to plain TCP.
 	b.Conns = append(b.Conns, ctl.Conn{
 		Local:  netip.MustParseAddrPort("192.0.2.1:5555"),
@@ -129,6 +133,20 @@ func TestOps(t *testing.T) {
 		{"rules.del root", rootUnix, `{"v":1,"id":11,"op":"rules.del","args":{"port":443,"side":"local","mode":"opportunistic"}}`, "", nil},
 		{"rules.del missing", rootUnix, `{"v":1,"id":11,"op":"rules.del","args":{"port":444,"side":"local","mode":"opportunistic"}}`, ctl.CodeNotFound, nil},
 		{"rules.del tcp", tcpPeer, `{"v":1,"id":11,"op":"rules.del","args":{"port":443,"side":"local","mode":"opportunistic"}}`, ctl.CodeForbidden, nil},
+		{"cache.flush root", rootUnix, fmt.Sprintf(`{"v":1,"id":17,"op":"cache.flush","args":{"local":%q,"remote":%q}}`, c0.Local, c0.Remote), "", &ctlproto.CacheFlushResult{Flushed: 1}},
+		{"cache.flush nothing cached", rootUnix, fmt.Sprintf(`{"v":1,"id":17,"op":"cache.flush","args":{"local":%q,"remote":%q}}`, c1.Local, c1.Remote), "", &ctlproto.CacheFlushResult{Flushed: 0}},
+		{"cache.flush 4in6 unmapped", rootUnix, fmt.Sprintf(`{"v":1,"id":17,"op":"cache.flush","args":{"local":"[::ffff:%s]:%d","remote":"[::ffff:%s]:%d"}}`,
+			c0.Local.Addr(), c0.Local.Port(), c0.Remote.Addr(), c0.Remote.Port()), "", &ctlproto.CacheFlushResult{Flushed: 1}},
+		{"cache.flush unknown", rootUnix, `{"v":1,"id":17,"op":"cache.flush","args":{"local":"192.0.2.1:1","remote":"192.0.2.9:80"}}`, ctl.CodeNotFound, nil},
+		{"cache.flush user", userUnix, fmt.Sprintf(`{"v":1,"id":18,"op":"cache.flush","args":{"local":%q,"remote":%q}}`, c0.Local, c0.Remote), ctl.CodeForbidden, nil},
+		{"cache.flush tcp", tcpPeer, fmt.Sprintf(`{"v":1,"id":18,"op":"cache.flush","args":{"local":%q,"remote":%q}}`, c0.Local, c0.Remote), ctl.CodeForbidden, nil},
+		{"cache.flush no creds", ctlserver.Peer{Network: "unix"}, fmt.Sprintf(`{"v":1,"id":18,"op":"cache.flush","args":{"local":%q,"remote":%q}}`, c0.Local, c0.Remote), ctl.CodeForbidden, nil},
+		{"cache.flush missing args", rootUnix, `{"v":1,"id":19,"op":"cache.flush"}`, ctl.CodeBadRequest, nil},
+		{"cache.flush bad addr", rootUnix, `{"v":1,"id":19,"op":"cache.flush","args":{"local":"x","remote":"192.0.2.9:80"}}`, ctl.CodeBadRequest, nil},
+		{"cache.flush unknown field", rootUnix, `{"v":1,"id":19,"op":"cache.flush","args":{"local":"192.0.2.1:1","remote":"192.0.2.9:80","all":true}}`, ctl.CodeBadRequest, nil},
+		{"rules.add options", rootUnix, `{"v":1,"id":20,"op":"rules.add","args":{"port":8443,"side":"local","mode":"required","options":["noresume","appaware"]}}`, "", nil},
+		{"rules.add bad option", rootUnix, `{"v":1,"id":20,"op":"rules.add","args":{"port":8443,"side":"local","mode":"required","options":["fast"]}}`, ctl.CodeBadRequest, nil},
+		{"rules.add exclude option", rootUnix, `{"v":1,"id":20,"op":"rules.add","args":{"port":8443,"side":"local","mode":"exclude","options":["nocache"]}}`, ctl.CodeBadRequest, nil},
 		{"unknown op", tcpPeer, `{"v":1,"id":12,"op":"reboot"}`, ctl.CodeBadRequest, nil},
 		{"wrong version", tcpPeer, `{"v":2,"id":13,"op":"version"}`, ctl.CodeUnsupportedVersion, nil},
 		{"missing version", tcpPeer, `{"id":14,"op":"version"}`, ctl.CodeUnsupportedVersion, nil},
@@ -198,6 +216,8 @@ func newOf(v any) any {
 		return new(ctl.Conn)
 	case *ctlproto.RulesResult[ctl.Rule]:
 		return new(ctlproto.RulesResult[ctl.Rule])
+	case *ctlproto.CacheFlushResult:
+		return new(ctlproto.CacheFlushResult)
 	}
 	panic(fmt.Sprintf("newOf(%T)", v))
 }

@@ -146,7 +146,18 @@ func TestClientOverUnixSocket(t *testing.T) {
 	if !errors.Is(err, ctl.ErrNotFound) || errors.Is(err, ctl.ErrNotEncrypted) {
 		t.Errorf("SessionIDFor(unknown) = %v, want ErrNotFound", err)
 	}
-	r := ctl.Rule{Port: 8443, Side: ctl.SideRemote, Prefix: netip.MustParsePrefix("10.0.0.0/8"), Mode: ctl.ModeRequired}
+	c0 := ctltest.SampleConn(0)
+	if n, err := c.FlushCache(ctx, c0.Local, c0.Remote); err != nil || n != 1 {
+		t.Errorf("FlushCache = %d, %v; want 1, nil", n, err)
+	}
+	if n, err := c.FlushCache(ctx, c0.Local, c0.Remote); err != nil || n != 0 {
+		t.Errorf("FlushCache again = %d, %v; want 0, nil", n, err)
+	}
+	if _, err := c.FlushCache(ctx, netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("192.0.2.9:80")); !errors.Is(err, ctl.ErrNotFound) {
+		t.Errorf("FlushCache(unknown) = %v, want ErrNotFound", err)
+	}
+	r := ctl.Rule{Port: 8443, Side: ctl.SideRemote, Prefix: netip.MustParsePrefix("10.0.0.0/8"), Mode: ctl.ModeRequired,
+		Options: []ctl.Option{ctl.OptionNoCache}}
 	if err := c.AddRule(ctx, r); err != nil {
 		t.Fatalf("AddRule as root: %v", err)
 	}
@@ -288,6 +299,10 @@ func TestTCPListenerIsLoopbackAndReadOnly(t *testing.T) {
 		}
 		if err := c.DelRule(ctx, ctl.Rule{Port: 443, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic}); !errors.Is(err, ctl.ErrForbidden) {
 			t.Errorf("%s: DelRule over TCP = %v, want ErrForbidden", a, err)
+		}
+		c0 := ctltest.SampleConn(0)
+		if _, err := c.FlushCache(ctx, c0.Local, c0.Remote); !errors.Is(err, ctl.ErrForbidden) {
+			t.Errorf("%s: FlushCache over TCP = %v, want ErrForbidden", a, err)
 		}
 	}
 	// ":port" reaches the daemon too.

@@ -181,6 +181,29 @@ func (b backend) SessionID(ctx context.Context, local, remote netip.AddrPort) (c
 		Message: "key exchange not finished yet (state " + c.State + ")"}
 }
 
+// FlushCache implements ctlserver.Backend: the engine that tracks the
+// connection removes the cached secret its chain holds (engine.FlushCache).
+func (b backend) FlushCache(ctx context.Context, local, remote netip.AddrPort) (int, error) {
+	fl := engine.Flow{Local: unmapAP(local), Remote: unmapAP(remote)}
+	var (
+		n     int
+		found bool
+	)
+	err := b.d.eachEngine(ctx, func(e *engine.Engine) {
+		if !found {
+			n, found = e.FlushCache(fl)
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("read engines: %w", err)
+	case !found:
+		return 0, &ctl.Error{Code: ctl.CodeNotFound,
+			Message: "not tracked by tcpcryptd (no rule covers its port, it began before the daemon started, or it closed and was forgotten)"}
+	}
+	return n, nil
+}
+
 // Rules implements ctlserver.Backend: the configured rules, then the state-file
 // rules.
 func (b backend) Rules(context.Context) ([]ctl.Rule, error) {
@@ -302,7 +325,11 @@ func joinNonEmpty(a, b string) string {
 
 // RuleFromPolicy converts a rules entry to its control-protocol form.
 func RuleFromPolicy(p rules.Policy) ctl.Rule {
-	return ctl.Rule{Port: p.Port, Side: ctl.Side(p.Side.String()), Prefix: p.Prefix, Mode: ctl.Mode(p.Mode.String())}
+	r := ctl.Rule{Port: p.Port, Side: ctl.Side(p.Side.String()), Prefix: p.Prefix, Mode: ctl.Mode(p.Mode.String())}
+	for _, n := range p.Options.Names() {
+		r.Options = append(r.Options, ctl.Option(n))
+	}
+	return r
 }
 
 // PolicyFromRule converts a control-protocol rule to a rules entry; errors
@@ -317,6 +344,13 @@ func PolicyFromRule(r ctl.Rule) (rules.Policy, error) {
 	}
 	if err := p.Mode.UnmarshalText([]byte(r.Mode)); err != nil {
 		return rules.Policy{}, fmt.Errorf("%w: %w", ctl.ErrBadRequest, err)
+	}
+	for _, o := range r.Options {
+		bit, err := rules.ParseOption(string(o))
+		if err != nil {
+			return rules.Policy{}, fmt.Errorf("%w: %w", ctl.ErrBadRequest, err)
+		}
+		p.Options |= bit
 	}
 	if err := p.Validate(); err != nil {
 		return rules.Policy{}, fmt.Errorf("%w: %w", ctl.ErrBadRequest, err)

@@ -183,12 +183,14 @@ func TestRuleConversion(t *testing.T) {
 		{Port: 443, Side: ctl.SideLocal, Mode: ctl.ModeRequired},
 		{Port: 80, Side: ctl.SideBoth, Mode: ctl.ModeExclude, Prefix: netip.MustParsePrefix("2001:db8::/32")},
 		{Port: 1, Side: ctl.SideRemote, Mode: ctl.ModeOpportunistic},
+		{Port: 8443, Side: ctl.SideLocal, Mode: ctl.ModeRequired,
+			Options: []ctl.Option{ctl.OptionNoResume, ctl.OptionNoCache, ctl.OptionAppAware}},
 	} {
 		p, err := PolicyFromRule(r)
 		if err != nil {
 			t.Fatalf("%v: %v", r, err)
 		}
-		if back := RuleFromPolicy(p); back != r {
+		if back := RuleFromPolicy(p); !back.Equal(r) {
 			t.Errorf("round trip %+v -> %+v -> %+v", r, p, back)
 		}
 	}
@@ -197,6 +199,9 @@ func TestRuleConversion(t *testing.T) {
 		{Port: 1, Side: "up", Mode: ctl.ModeRequired},
 		{Port: 1, Side: ctl.SideLocal, Mode: "maybe"},
 		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeRequired, Prefix: netip.MustParsePrefix("10.1.0.0/8")},
+		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeRequired, Options: []ctl.Option{"fast"}},
+		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeRequired, Options: []ctl.Option{ctl.OptionNoCache, ctl.OptionNoCache}},
+		{Port: 1, Side: ctl.SideLocal, Mode: ctl.ModeExclude, Options: []ctl.Option{ctl.OptionNoResume}},
 	} {
 		if _, err := PolicyFromRule(r); !errors.Is(err, ctl.ErrBadRequest) {
 			t.Errorf("PolicyFromRule(%+v) = %v, want ErrBadRequest", r, err)
@@ -224,7 +229,7 @@ func TestBackendRules(t *testing.T) {
 		t.Errorf("engine policy after add = %v, want required", got)
 	}
 	list, _ := b.Rules(ctx)
-	if !slices.Equal(list, []ctl.Rule{{Port: 22, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic}, r443}) {
+	if !slices.EqualFunc(list, []ctl.Rule{{Port: 22, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic}, r443}, ctl.Rule.Equal) {
 		t.Errorf("Rules = %v", list)
 	}
 	// Duplicates and overlaps are bad requests and change nothing.
@@ -366,5 +371,84 @@ func TestEnginesShareMemoryBudget(t *testing.T) {
 	b.MemoryLimit = 1 << 30
 	if got := restartOnly(DefaultConfig(), b); !slices.Contains(got, "memory-limit") {
 		t.Errorf("restartOnly = %v, want memory-limit", got)
+	}
+}
+
+// TestBackendFlushCache: cache.flush reaches the engine that tracks the
+// connection and reports a connection nobody tracks as not found.
+func TestBackendFlushCache(t *testing.T) {
+	d, fe, _ := testDaemon(t, 2)
+	b := backend{d}
+	ctx := context.Background()
+	local, remote := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:443")
+	if _, err := b.FlushCache(ctx, local, remote); !errors.Is(err, ctl.ErrNotFound) {
+		t.Fatalf("FlushCache of an unknown flow = %v, want ErrNotFound", err)
+	}
+	d.mu.Lock()
+	d.cfg.Rules = []rules.Policy{{Port: 443, Side: rules.SideRemote, Mode: rules.ModeOpportunistic}}
+	if err := d.applyLocked(); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Unlock()
+	syn(t, fe.engs[1], local, remote)
+	// The flow has no keys yet, so nothing of it is cached.
+	if n, err := b.FlushCache(ctx, local, remote); err != nil || n != 0 {
+		t.Errorf("FlushCache of a tracked flow = %d, %v; want 0, nil", n, err)
+	}
+	mapped := netip.AddrPortFrom(netip.AddrFrom16(local.Addr().As16()), local.Port())
+	if _, err := b.FlushCache(ctx, mapped, remote); err != nil {
+		t.Errorf("FlushCache with a mapped local address = %v", err)
+	}
+	fe.err = nfq.ErrNotRunning
+	if _, err := b.FlushCache(ctx, local, remote); err == nil || errors.Is(err, ctl.ErrNotFound) {
+		t.Errorf("FlushCache without engines = %v, want a failure other than not found", err)
+	}
+}
+
+// TestRuleOptionsReachEngine: a rule's appaware option makes the engine
+// send a = 1 in the SYN of a matched connection (RFC 8547 §4.2), and a
+// connection of another rule keeps a = 0.
+func TestRuleOptionsReachEngine(t *testing.T) {
+	d, fe, _ := testDaemon(t, 1)
+	d.mu.Lock()
+	d.cfg.Rules = []rules.Policy{
+		{Port: 443, Side: rules.SideRemote, Mode: rules.ModeOpportunistic, Options: rules.OptAppAware},
+		{Port: 80, Side: rules.SideRemote, Mode: rules.ModeOpportunistic},
+	}
+	if err := d.applyLocked(); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Unlock()
+	for _, tc := range []struct {
+		port  uint16
+		wantA bool
+	}{{443, true}, {80, false}} {
+		local, remote := netip.MustParseAddrPort("10.0.0.1:40000"), netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), tc.port)
+		var ob packet.OptionBuilder
+		ob.Add(packet.OptMSS, []byte{0x05, 0xb4})
+		pkt, err := packet.Build(nil, &packet.Fields{Src: local, Dst: remote, Seq: 1000, Flags: packet.FlagSYN,
+			Window: 65535, Options: ob.Bytes()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := fe.engs[0].Process(pkt, engine.Outbound)
+		if res.Verdict != engine.Replace {
+			t.Fatalf("port %d: verdict %v, want replace (ENO added)", tc.port, res.Verdict)
+		}
+		var p packet.Packet
+		if err := packet.Parse(res.Packet, &p); err != nil {
+			t.Fatal(err)
+		}
+		raw, n, err := eno.FindENO(p.TCP.Options())
+		if err != nil || n != 1 {
+			t.Fatalf("port %d: ENO options %d, %v", tc.port, n, err)
+		}
+		o, err := eno.ParseSYN(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.A() != tc.wantA {
+			t.Errorf("port %d: SYN a bit %v, want %v", tc.port, o.A(), tc.wantA)
+		}
 	}
 }

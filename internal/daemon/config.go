@@ -284,16 +284,20 @@ func (c *Config) queues() []uint16 {
 	return out
 }
 
-// ParseRule parses PORT[:SIDE][:MODE][@PREFIX], e.g. "443",
-// "443:remote:required", "25:both:exclude@10.0.0.0/8". SIDE is local (the
+// ParseRule parses PORT[:SIDE][:MODE][+OPTION]...[@PREFIX], e.g. "443",
+// "443:remote:required", "25:both:exclude@10.0.0.0/8",
+// "443:required+noresume+appaware@10.0.0.0/8". SIDE is local (the
 // default), remote or both; MODE is opportunistic (the default), required or
 // exclude. SIDE and MODE may come in either order, since their names differ.
+// Each OPTION is one of noresume, nocache and appaware (see rules.Options),
+// in any order, each at most once; an exclude rule takes none.
 func ParseRule(s string) (rules.Policy, error) {
 	var p rules.Policy
 	body, pfx, hasPfx := strings.Cut(strings.TrimSpace(s), "@")
+	body, opts, hasOpts := strings.Cut(body, "+")
 	parts := strings.Split(body, ":")
 	if len(parts) > 3 {
-		return p, fmt.Errorf("%w: rule %q: want PORT[:SIDE][:MODE][@PREFIX]", ErrUsage, s)
+		return p, fmt.Errorf("%w: rule %q: want PORT[:SIDE][:MODE][+OPTION]...[@PREFIX]", ErrUsage, s)
 	}
 	port, err := strconv.ParseUint(parts[0], 10, 16)
 	if err != nil || port == 0 {
@@ -313,6 +317,18 @@ func ParseRule(s string) (rules.Policy, error) {
 			return p, fmt.Errorf("%w: rule %q: %q is not a side (local, remote, both) or mode (opportunistic, required, exclude)", ErrUsage, s, w)
 		}
 	}
+	if hasOpts {
+		for _, w := range strings.Split(opts, "+") {
+			bit, err := rules.ParseOption(w)
+			if err != nil {
+				return p, fmt.Errorf("%w: rule %q: %w", ErrUsage, s, err)
+			}
+			if p.Options&bit != 0 {
+				return p, fmt.Errorf("%w: rule %q: option %s given twice", ErrUsage, s, w)
+			}
+			p.Options |= bit
+		}
+	}
 	if hasPfx {
 		pp, err := rules.ParsePrefix(pfx)
 		if err != nil {
@@ -329,6 +345,9 @@ func ParseRule(s string) (rules.Policy, error) {
 // FormatRule is the inverse of ParseRule.
 func FormatRule(p rules.Policy) string {
 	s := fmt.Sprintf("%d:%v:%v", p.Port, p.Side, p.Mode)
+	if p.Options != 0 {
+		s += "+" + p.Options.String()
+	}
 	if p.Prefix.IsValid() {
 		s += "@" + p.Prefix.String()
 	}

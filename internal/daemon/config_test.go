@@ -42,6 +42,17 @@ func TestParseRule(t *testing.T) {
 		{in: "443:local:required:extra", wantErr: true},
 		{in: "443@notaprefix", wantErr: true},
 		{in: "443@::ffff:10.0.0.0/104", wantErr: true},
+		{in: "443+noresume", want: rules.Policy{Port: 443, Side: rules.SideLocal, Options: rules.OptNoResume}},
+		{in: "443:required+appaware+nocache@10.0.0.0/8", want: rules.Policy{Port: 443, Side: rules.SideLocal,
+			Mode: rules.ModeRequired, Options: rules.OptAppAware | rules.OptNoCache, Prefix: pfx("10.0.0.0/8")}},
+		{in: "443:remote:opportunistic+noresume+nocache+appaware", want: rules.Policy{Port: 443, Side: rules.SideRemote,
+			Options: rules.OptNoResume | rules.OptNoCache | rules.OptAppAware}},
+		{in: "443+", wantErr: true},
+		{in: "443+fast", wantErr: true},
+		{in: "443+nocache+nocache", wantErr: true},
+		{in: "443:exclude+noresume", wantErr: true},
+		{in: "443+noresume:remote", wantErr: true}, // options come after SIDE and MODE
+		{in: "443@10.0.0.0/8+noresume", wantErr: true},
 	}
 	for _, tt := range tests {
 		got, err := ParseRule(tt.in)

@@ -117,7 +117,7 @@ func rulesConfig(cfg Config) rules.Config {
 // engineConfig is worker w's engine configuration.
 func (d *Daemon) engineConfig(cfg Config, cache *crypto.Cache) engine.Config {
 	ec := engine.Config{
-		Policy:           d.policy.Policy,
+		Decide:           d.policy.Decide,
 		TEPs:             cfg.TEPs,
 		AEADs:            cfg.AEADs,
 		RekeyBytes:       cfg.RekeyBytes,

@@ -9,7 +9,7 @@ import (
 )
 
 func FuzzParseRule(f *testing.F) {
-	for _, s := range []string{"443", "443:remote:required", "25:both:exclude@10.0.0.0/8", "80@2001:db8::/32", ":", "1:::", "@"} {
+	for _, s := range []string{"443", "443:remote:required", "25:both:exclude@10.0.0.0/8", "80@2001:db8::/32", ":", "1:::", "@", "443:required+noresume+appaware@10.0.0.0/8", "1+", "1++nocache"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -52,7 +52,8 @@ func FuzzParseConfigFile(f *testing.F) {
 }
 
 func FuzzParseState(f *testing.F) {
-	for _, s := range []string{`{"version":1,"rules":[]}`, `{"version":1,"rules":[{"port":1,"side":"both","mode":"exclude","prefix":"10.0.0.0/8"}]}`, `{}`, `[]`} {
+	for _, s := range []string{`{"version":1,"rules":[]}`, `{"version":1,"rules":[{"port":1,"side":"both","mode":"exclude","prefix":"10.0.0.0/8"}]}`, `{}`, `[]`,
+		`{"version":1,"rules":[{"port":2,"side":"local","mode":"required","options":["noresume","appaware"]}]}`, `{"version":1,"rules":[{"port":2,"side":"local","mode":"required","options":null}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

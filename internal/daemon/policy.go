@@ -62,6 +62,26 @@ func (m *Matcher) Mode(local, remote netip.AddrPort) engine.Mode {
 	return engineMode(p.Mode)
 }
 
+// Decide returns the engine's decision for the connection: the mode and
+// the per-connection controls of the matching rule (engine.Decision), or
+// engine.Exclude when no rule covers it.
+func (m *Matcher) Decide(local, remote netip.AddrPort) engine.Decision {
+	p, ok := m.Match(local, remote)
+	if !ok {
+		return engine.Decision{Mode: engine.Exclude}
+	}
+	return engine.Decision{Mode: engineMode(p.Mode), Options: engineOptions(p.Options)}
+}
+
+// engineOptions maps a rule's options onto the engine's controls.
+func engineOptions(o rules.Options) engine.Options {
+	return engine.Options{
+		NoResume:          o&rules.OptNoResume != 0,
+		NoCache:           o&rules.OptNoCache != 0,
+		MandatoryAppAware: o&rules.OptAppAware != 0,
+	}
+}
+
 // Covered reports whether the connection's segments are queued to the
 // daemon (a matching rule that is not exclude).
 func (m *Matcher) Covered(local, remote netip.AddrPort) bool {
@@ -85,7 +105,13 @@ type policySwitch struct {
 	cur atomic.Pointer[Matcher]
 }
 
-// Policy is the engine.Config.Policy function.
+// Policy is an engine.Config.Policy function (the mode alone).
 func (s *policySwitch) Policy(local, remote netip.AddrPort) engine.Mode {
 	return s.cur.Load().Mode(local, remote)
+}
+
+// Decide is the engine.Config.Decide function: the mode and the rule's
+// per-connection controls.
+func (s *policySwitch) Decide(local, remote netip.AddrPort) engine.Decision {
+	return s.cur.Load().Decide(local, remote)
 }

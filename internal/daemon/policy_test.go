@@ -68,3 +68,35 @@ func TestPolicySwitch(t *testing.T) {
 		t.Fatalf("after swap = %v, want required", got)
 	}
 }
+
+// TestMatcherDecide: the engine decision carries the matching rule's
+// options, mapped one to one, and none for a rule without them.
+func TestMatcherDecide(t *testing.T) {
+	m, err := NewMatcher([]rules.Policy{
+		{Port: 443, Side: rules.SideLocal, Mode: rules.ModeRequired, Options: rules.OptNoResume | rules.OptAppAware},
+		{Port: 80, Side: rules.SideRemote, Mode: rules.ModeOpportunistic, Options: rules.OptNoCache},
+		{Port: 22, Side: rules.SideLocal, Mode: rules.ModeOpportunistic},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort
+	for _, tt := range []struct {
+		local, remote string
+		want          engine.Decision
+	}{
+		{"10.0.0.1:443", "10.0.0.2:5000", engine.Decision{Mode: engine.Required, Options: engine.Options{NoResume: true, MandatoryAppAware: true}}},
+		{"10.0.0.1:5000", "10.0.0.2:80", engine.Decision{Mode: engine.Opportunistic, Options: engine.Options{NoCache: true}}},
+		{"10.0.0.1:22", "10.0.0.2:5000", engine.Decision{Mode: engine.Opportunistic}},
+		{"10.0.0.1:9", "10.0.0.2:9", engine.Decision{Mode: engine.Exclude}},
+	} {
+		if got := m.Decide(ap(tt.local), ap(tt.remote)); got != tt.want {
+			t.Errorf("Decide(%s, %s) = %+v, want %+v", tt.local, tt.remote, got, tt.want)
+		}
+	}
+	var s policySwitch
+	s.cur.Store(m)
+	if got := s.Decide(ap("10.0.0.1:443"), ap("10.0.0.2:1")); !got.Options.NoResume || got.Mode != engine.Required {
+		t.Errorf("policySwitch.Decide = %+v", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,6 +22,7 @@ func TestStateRoundTrip(t *testing.T) {
 	ps := []rules.Policy{
 		{Port: 443, Side: rules.SideLocal, Mode: rules.ModeRequired},
 		{Port: 25, Side: rules.SideRemote, Prefix: netip.MustParsePrefix("2001:db8::/32"), Mode: rules.ModeExclude},
+		{Port: 8443, Side: rules.SideBoth, Mode: rules.ModeOpportunistic, Options: rules.OptNoResume | rules.OptAppAware},
 	}
 	if err := SaveState(path, ps); err != nil {
 		t.Fatal(err)
@@ -52,6 +54,43 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
+// TestStateOptionsFormat: a rule's options are an array of names in the
+// state file, absent when there are none, so a file written before options
+// existed loads unchanged and a rule without options is written as before.
+func TestStateOptionsFormat(t *testing.T) {
+	old := `{"version": 1, "rules": [{"port": 443, "side": "local", "mode": "required"}, {"port": 25, "side": "remote", "prefix": "10.0.0.0/8", "mode": "exclude"}]}`
+	got, err := parseState("old.json", []byte(old))
+	if err != nil {
+		t.Fatalf("a state file without options: %v", err)
+	}
+	want := []rules.Policy{
+		{Port: 443, Side: rules.SideLocal, Mode: rules.ModeRequired},
+		{Port: 25, Side: rules.SideRemote, Prefix: netip.MustParsePrefix("10.0.0.0/8"), Mode: rules.ModeExclude},
+	}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	path := filepath.Join(t.TempDir(), "rules.json")
+	ps := []rules.Policy{
+		{Port: 443, Side: rules.SideLocal, Mode: rules.ModeRequired},
+		{Port: 444, Side: rules.SideLocal, Mode: rules.ModeRequired, Options: rules.OptAppAware | rules.OptNoResume},
+	}
+	if err := SaveState(path, ps); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if strings.Count(text, `"options"`) != 1 || !strings.Contains(text, `"options": [
+        "noresume",
+        "appaware"
+      ]`) {
+		t.Errorf("state file:\n%s\nwant one options array [noresume, appaware]", text)
+	}
+}
+
 func TestLoadStateRejects(t *testing.T) {
 	for name, text := range map[string]string{
 		"not json":       "{",
@@ -61,6 +100,10 @@ func TestLoadStateRejects(t *testing.T) {
 		"port zero":      `{"version": 1, "rules": [{"port": 0, "side": "local", "mode": "required"}]}`,
 		"overlap":        `{"version": 1, "rules": [{"port": 1, "side": "local", "mode": "required"}, {"port": 1, "side": "both", "mode": "exclude"}]}`,
 		"trailing field": `{"version": 1, "rules": [{"port": 1, "side": "local", "mode": "required", "color": 1}]}`,
+		"bad option":     `{"version": 1, "rules": [{"port": 1, "side": "local", "mode": "required", "options": ["fast"]}]}`,
+		"option twice":   `{"version": 1, "rules": [{"port": 1, "side": "local", "mode": "required", "options": ["nocache", "nocache"]}]}`,
+		"options string": `{"version": 1, "rules": [{"port": 1, "side": "local", "mode": "required", "options": "nocache"}]}`,
+		"exclude option": `{"version": 1, "rules": [{"port": 1, "side": "local", "mode": "exclude", "options": ["noresume"]}]}`,
 	} {
 		path := filepath.Join(t.TempDir(), "rules.json")
 		os.WriteFile(path, []byte(text), 0o600)

@@ -44,7 +44,7 @@ func Tcpcryptd() Page {
 			"The daemon must run as root: it needs CAP_NET_ADMIN (nftables, NFQUEUE, SO_MARK, sock_diag) and CAP_NET_RAW (raw sockets). One daemon runs per network namespace; a second one refuses to start. It owns the nftables table `inet tcpcrypt` and removes it when it stops. To run one in each of several namespaces, use the template unit `tcpcryptd@`*NAME*`.service` (see SYSTEMD).",
 		Sections: []Section{
 			{"QUEUES", "The ports to encrypt are sent to the daemon through NFQUEUE. `-p` gives the first queue number, or a range such as `7463-7466`. Each queue has its own engine, read and answered on its own goroutine; with one number the daemon reads `--workers` queues from it (one per CPU by default). The kernel spreads connections over the queues by a hash of the two addresses, the same in both directions, so all connections between the same two hosts share one queue and one CPU. This number plays the part of the \"divert port\" of the original tcpcrypt daemon: nothing else on the host may use the same queues."},
-			{"RULES", "`--rule` *PORT*[:*SIDE*][:*MODE*][@*PREFIX*] covers a port:\n" +
+			{"RULES", "`--rule` *PORT*[:*SIDE*][:*MODE*][+*OPTION*]...[@*PREFIX*] covers a port:\n" +
 				"\n" +
 				": *SIDE*\n" +
 				"`local` (default): a port of this host, the services it offers; `remote`: a port of the peer, the connections this host opens; `both`.\n" +
@@ -52,6 +52,8 @@ func Tcpcryptd() Page {
 				"`opportunistic` (default): encrypt when the peer can, plain TCP otherwise; `required`: refuse connections that cannot be encrypted; `exclude`: leave alone (exclude entries punch holes in wider ones).\n" +
 				": *PREFIX*\n" +
 				"only peers inside this address prefix, e.g. `443:local:required@10.0.0.0/8`.\n" +
+				": *OPTION*\n" +
+				"a per-connection control for the connections the rule covers, each at most once, in any order, none on an `exclude` rule, e.g. `443:required+noresume+nocache@10.0.0.0/8`. `noresume`: never resume a session from a cached secret, always a fresh key exchange (RFC 8548 §3.5 \"ignore resumption\"); `nocache`: cache no secret from these connections, so none of them can be resumed later (\"do not cache\"); `appaware`: the mandatory application-aware mode of RFC 8547 §4.2, set the TCP-ENO *a* bit and encrypt only when the peer sets it too, otherwise plain TCP (or, with `required`, no connection). The state file lists them as `\"options\": [\"noresume\", ...]`; a rule without options is written, and read, as before. `tcpcryptctl flush-cache` removes the cached secret of one established connection.\n" +
 				"\n" +
 				"The rules in force are the configured ones plus those added at run time with `tcpcryptctl rules add`, which are kept in the state file and applied again at the next start. Changes apply at once to new connections. A connection the daemon encrypts stays encrypted until it ends whatever the rules say by then: it is kept in the table's guard sets, whose rule queues its packets before any per-port rule."},
 			{"FAIL-OPEN AND FAIL-CLOSED", "These options decide what covered traffic does while the daemon is *not* running (stopped, crashed, restarting). With `--fail-open` (the default) the queue rules of opportunistic entries carry the bypass flag, so the traffic of connections that were never encrypted passes untouched, in plaintext. With `--fail-closed` the traffic of every covered port is dropped until the daemon is back. Entries with mode `required` never bypass. Whatever the choice, the packets of connections the daemon had encrypted are dropped, never passed: a killed daemon leaves its table, whose guard sets list those connections, and the next instance destroys them before its rules go live. While the daemon runs, an overflowing queue drops packets (TCP sends them again); it never passes them in plaintext."},
@@ -151,9 +153,13 @@ func Tcnetstat() Page {
 func Tcpcryptctl() Page {
 	return Page{
 		Section: "8", Date: pageDate, Source: pageSource, Manual: pageManual,
-		Description: "`tcpcryptctl` is the administrator's interface to a running `tcpcryptd`: it lists, adds and removes the per-port policy rules, shows the daemon's status and counters, and looks up the session id of a connection.\n" +
+		Description: "`tcpcryptctl` is the administrator's interface to a running `tcpcryptd`: it lists, adds and removes the per-port policy rules, shows the daemon's status and counters, looks up the session id of a connection, and flushes the resumption secret a connection left in the daemon's cache.\n" +
 			"\n" +
-			"Rules added here are kept in the daemon's state file and survive restarts; `rules del` removes only such rules (a configured rule is changed where it is configured). `rules add` of a rule that is already in force, with the same port, side, prefix and mode, changes nothing and succeeds (it prints `exists` instead of `added`), so scripts can run it again; a rule that overlaps one in force but differs is refused. A prefix must be written in canonical form: `10.1.2.3/8` is refused (did you mean `10.0.0.0/8`?), here as in the daemon's `--rule`, its configuration file and its state file. Rule changes need root, over the unix socket. Everything else is open to every local user.\n" +
+			"Rules added here are kept in the daemon's state file and survive restarts; `rules del` removes only such rules (a configured rule is changed where it is configured). `rules add` of a rule that is already in force, with the same port, side, prefix, mode and options, changes nothing and succeeds (it prints `exists` instead of `added`), so scripts can run it again; a rule that overlaps one in force but differs is refused. A prefix must be written in canonical form: `10.1.2.3/8` is refused (did you mean `10.0.0.0/8`?), here as in the daemon's `--rule`, its configuration file and its state file. Rule changes and `flush-cache` need root, over the unix socket. Everything else is open to every local user.\n" +
+			"\n" +
+			"`--option` gives a rule per-connection controls (repeat it, or separate names with commas): `noresume` (always a fresh key exchange, never a resumed session), `nocache` (cache no secret from the connection) and `appaware` (the mandatory application-aware mode of RFC 8547 §4.2: encrypt only if the peer also sets the TCP-ENO *a* bit, plain TCP otherwise); see RULES in `tcpcryptd`(8). `rules list` shows an OPTIONS column when some rule has options. `rules del` must name the same options as the rule.\n" +
+			"\n" +
+			"`flush-cache` *LOCAL* *REMOTE* asks the daemon to remove the cached session secret that the connection used or created (RFC 8548 §3.5 \"flush cache state\"), so no later connection between the two hosts can resume from it, and to cache none from the connection later. It prints `flushed` *N* *LOCAL* `->` *REMOTE*, *N* being how many secrets went (0 when the connection left none, for example because it was never encrypted or its rule says `nocache`), and fails with status 1 when the daemon does not track the connection (it must still be open, or closed less than about 30 seconds ago).\n" +
 			"\n" +
 			"`-n` *NAME* talks to the daemon of network namespace *NAME*, the one the unit `tcpcryptd@`*NAME*`.service` runs, at `/run/tcpcrypt/`*NAME*`/ctl`.",
 		Sections: []Section{
@@ -162,7 +168,9 @@ func Tcpcryptctl() Page {
 				"  tcpcryptctl rules add 80 --prefix 10.0.0.0/8 --mode exclude\n" +
 				"  tcpcryptctl rules list\n" +
 				"  tcpcryptctl status\n" +
-				"  tcpcryptctl sessid 192.0.2.1:40000 198.51.100.7:443"},
+				"  tcpcryptctl rules add 8443 --mode required --option noresume,appaware\n" +
+				"  tcpcryptctl sessid 192.0.2.1:40000 198.51.100.7:443\n" +
+				"  tcpcryptctl flush-cache 192.0.2.1:40000 198.51.100.7:443"},
 			{"STATUS AND COUNTERS", "`status` shows the daemon's version, uptime, queues, number of rules and tracked connections, the start-up check result, the fail-open or fail-closed choice, and the counters that are not zero (`--all` shows every one; `--json` always has them all). The counters explain what happened to connections: `engine_flows_encrypted` and `engine_flows_resumed` count successes, `engine_fallback_*` counts connections that fell back to plain TCP by reason (for example `engine_fallback_no_peer_eno`: the peer, or a middlebox, did not answer the TCP-ENO option), `engine_abort_*` connections aborted by reason, and `engine_drop_*` dropped segments by reason."},
 			{"CONTROL SOCKET", controlSocketBody},
 			{"SESSION IDS", sessionIDBody + "\n" +
@@ -173,16 +181,17 @@ func Tcpcryptctl() Page {
 			{"EXIT STATUS", ": 0\n" +
 				"success, including `rules add` of a rule already in force.\n" +
 				": 1\n" +
-				"the daemon is unavailable or refused the request, including \"no session id\" and rule changes by non-root users.\n" +
+				"the daemon is unavailable or refused the request, including \"no session id\", a `flush-cache` of a connection it does not track, and rule changes or `flush-cache` by non-root users.\n" +
 				": 2\n" +
-				"a usage error: no command or an unknown one, an unknown option, a bad argument (port, side, mode, prefix, address, namespace name)."},
+				"a usage error: no command or an unknown one, an unknown option, a bad argument (port, side, mode, option, prefix, address, namespace name)."},
 			{"SEE ALSO", "`tcpcryptd`(8), `tcnetstat`(8).\n\n" + seeAlsoRFCs},
 		},
 		FileFlags:    []string{"address"},
-		Placeholders: map[string]string{"address": "ADDRESS", "side": "SIDE", "prefix": "CIDR", "mode": "MODE"},
+		Placeholders: map[string]string{"address": "ADDRESS", "side": "SIDE", "prefix": "CIDR", "mode": "MODE", "option": "OPTION"},
 		FlagValues: map[string][]string{
-			"side": {"local", "remote", "both"},
-			"mode": {"opportunistic", "required", "exclude"},
+			"side":   {"local", "remote", "both"},
+			"mode":   {"opportunistic", "required", "exclude"},
+			"option": {"noresume", "nocache", "appaware"},
 		},
 		ArgsFrom: map[string]string{"rules del": "rules list --ports"},
 	}
