@@ -68,6 +68,11 @@ type Rule struct {
 	// (none on an exclude rule). Omitted in JSON when empty; the daemon
 	// lists them in the order noresume, nocache, appaware.
 	Options []Option `json:"options,omitempty"`
+	// Source says where a rule in force comes from, in rules.list answers
+	// only: "command line" (--rule), a configuration file's path, or
+	// "state" (added at run time, kept in the state file). It is ignored
+	// in rules.add and rules.del, and by Equal.
+	Source string `json:"source,omitempty"`
 }
 
 // Validate reports whether r is complete and well formed; the error wraps

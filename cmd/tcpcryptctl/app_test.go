@@ -445,3 +445,24 @@ func TestRulesOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesListSource: when the daemon says where its rules come from,
+// rules list prints a SOURCE column and --json a source member.
+func TestRulesListSource(t *testing.T) {
+	b := &ctltest.Backend{RuleList: []ctl.Rule{
+		{Port: 443, Side: ctl.SideLocal, Mode: ctl.ModeOpportunistic, Source: "/etc/tcpcrypt/tcpcryptd.conf"},
+		{Port: 25, Side: ctl.SideRemote, Mode: ctl.ModeRequired, Source: "state"},
+	}}
+	path := ctltest.Start(t, ctlserver.Config{Backend: b})
+	out, errOut, code := exec(t, "-u", path, "rules", "list")
+	want := "PORT  SIDE    PREFIX  MODE           SOURCE\n" +
+		"443   local   -       opportunistic  /etc/tcpcrypt/tcpcryptd.conf\n" +
+		"25    remote  -       required       state\n"
+	if code != 0 || out != want {
+		t.Errorf("rules list: exit %d err %q\n%s\nwant:\n%s", code, errOut, out, want)
+	}
+	out, _, _ = exec(t, "-u", path, "rules", "list", "--json")
+	if strings.Count(out, `"source"`) != 2 || !strings.Contains(out, `"source": "state"`) {
+		t.Errorf("rules list --json:\n%s\nwant a source member per rule", out)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,30 +134,37 @@ func writePorts(w io.Writer, rules []ctl.Rule) error {
 // before options existed.
 func writeRules(w io.Writer, rules []ctl.Rule) error {
 	withOpts := slices.ContainsFunc(rules, func(r ctl.Rule) bool { return len(r.Options) > 0 })
+	withSource := slices.ContainsFunc(rules, func(r ctl.Rule) bool { return r.Source != "" })
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprint(tw, "PORT\tSIDE\tPREFIX\tMODE")
 	if withOpts {
-		fmt.Fprintln(tw, "PORT\tSIDE\tPREFIX\tMODE\tOPTIONS")
-	} else {
-		fmt.Fprintln(tw, "PORT\tSIDE\tPREFIX\tMODE")
+		fmt.Fprint(tw, "\tOPTIONS")
 	}
+	if withSource {
+		fmt.Fprint(tw, "\tSOURCE")
+	}
+	fmt.Fprintln(tw)
 	for _, r := range rules {
 		prefix := "-"
 		if r.Prefix.IsValid() {
 			prefix = r.Prefix.String()
 		}
-		if !withOpts {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Port, r.Side, prefix, r.Mode)
-			continue
-		}
-		opts := "-"
-		if len(r.Options) > 0 {
-			names := make([]string, len(r.Options))
-			for i, o := range r.Options {
-				names[i] = string(o)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s", r.Port, r.Side, prefix, r.Mode)
+		if withOpts {
+			opts := "-"
+			if len(r.Options) > 0 {
+				names := make([]string, len(r.Options))
+				for i, o := range r.Options {
+					names[i] = string(o)
+				}
+				opts = strings.Join(names, ",")
 			}
-			opts = strings.Join(names, ",")
+			fmt.Fprintf(tw, "\t%s", opts)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Port, r.Side, prefix, r.Mode, opts)
+		if withSource {
+			fmt.Fprintf(tw, "\t%s", cmp.Or(r.Source, "-"))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

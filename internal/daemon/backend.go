@@ -207,12 +207,14 @@ func (b backend) FlushCache(ctx context.Context, local, remote netip.AddrPort) (
 // Rules implements ctlserver.Backend: the configured rules, then the state-file
 // rules.
 func (b backend) Rules(context.Context) ([]ctl.Rule, error) {
-	d := b.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]ctl.Rule, 0, len(d.cfg.Rules)+len(d.stateRules))
-	for _, p := range slices.Concat(d.cfg.Rules, d.stateRules) {
-		out = append(out, RuleFromPolicy(p))
+	var out []ctl.Rule
+	for _, sr := range b.d.RulesWithSource() {
+		if sr.Source == SourceDaemon {
+			continue // the daemon's own ports are not the operator's rules
+		}
+		r := RuleFromPolicy(sr.Policy)
+		r.Source = sr.Source
+		out = append(out, r)
 	}
 	return out, nil
 }
