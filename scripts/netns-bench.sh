@@ -444,6 +444,12 @@ done
 if has tcpcryptd; then
   echo
   echo "tcpcryptd: $enc_bulk connections encrypted (host A's engine_flows_encrypted)"
+  # Counters that explain a slow run (the non-zero ones of interest, per host).
+  for h in a b; do
+    echo "tcpcryptd $h: $(ip netns exec "$A" "$BIN/tcpcryptctl" -u "$W/$h.sock" status --json |
+      grep -E '"(engine_(frames_shrunk|retransmits|drop_[a-z_]+|packets_(in|out)|redelivered|held)|nfq_(enobufs|recv_errors|verdict_errors|held|truncated))"' |
+      tr -d ' ,"' | awk -F: '$2 != 0 {printf "%s=%s ", $1, $2}')"
+  done
 fi
 
 # Memory of idle encrypted connections, through a fresh tcpcryptd pair.
