@@ -311,16 +311,27 @@ func (e *Engine) peerRekeyed(f *flow, s *seg, now time.Time) {
 		e.abort(f, s, AbortRekeyFlood)
 		return
 	}
+	if !e.sendEmptyFrame(f, s, now) {
+		return
+	}
+	e.eraseOldKeys(f)
+}
+
+// sendEmptyFrame sends an engine-made empty frame under f's current
+// generation (with the rekey bit if it is the generation's first) toward
+// the peer, and arms its retransmission. false means the flow was aborted
+// (s, which may be nil, is the segment being processed).
+func (e *Engine) sendEmptyFrame(f *flow, s *seg, now time.Time) bool {
 	c0, c1, err := f.snd.appendEmpty(frameSpec{})
 	if err != nil {
 		e.abortErr(f, s, AbortInternal, err)
-		return
+		return false
 	}
 	if b, err := f.snd.bytes(c0, c1); err == nil {
 		e.toPeer(e.buildToPeer(f, int64(c0), packet.FlagACK|packet.FlagPSH, b, false))
 		e.armRTX(f, now)
 	}
-	e.eraseOldKeys(f)
+	return true
 }
 
 // eraseOldKeys forgets generations neither direction needs any more

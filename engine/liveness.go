@@ -1,10 +1,6 @@
 package engine
 
-import (
-	"time"
-
-	"github.com/tcpcryptd/tcpcrypt/packet"
-)
+import "time"
 
 // Liveness (RFC 8548 §3.9). An encrypted flow that has seen no packet for
 // Config.LivenessInterval is probed the way the RFC recommends instead of a
@@ -49,13 +45,5 @@ func (e *Engine) probeLiveness(f *flow, now time.Time) {
 	e.ctr.LivenessProbes++
 	f.bytesSinceGen = 0
 	f.genStart = now
-	c0, c1, err := f.snd.appendEmpty(frameSpec{})
-	if err != nil {
-		e.abortErr(f, nil, AbortInternal, err)
-		return
-	}
-	if b, err := f.snd.bytes(c0, c1); err == nil {
-		e.toPeer(e.buildToPeer(f, int64(c0), packet.FlagACK|packet.FlagPSH, b, false))
-		e.armRTX(f, now)
-	}
+	e.sendEmptyFrame(f, nil, now)
 }
