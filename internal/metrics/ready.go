@@ -108,9 +108,9 @@ func (p *Probe) Check(ctx context.Context) error {
 	return nil
 }
 
-// workersErr is Check's error when the workers do not answer.
+// workersErr is Check's error when the engines do not answer.
 func workersErr(err error) error {
-	return fmt.Errorf("%w: the workers do not answer: %w", ErrNotReady, err)
+	return fmt.Errorf("%w: the engines do not answer: %w", ErrNotReady, err)
 }
 
 // checkDaemon is Check without the workers' answer (a scrape has that

@@ -53,7 +53,7 @@ func TestProbe(t *testing.T) {
 		{name: "table gone", ready: true, live: errGone, queues: []uint16{7463}, want: "not ready: table inet tcpcrypt"},
 		{name: "queue unbound", ready: true, queues: []uint16{7463, 7465}, want: "queue 7465 is not bound"},
 		{name: "no queue file", ready: true, queues: []uint16{7463}, file: "/nonexistent/q", want: "no queue is bound"},
-		{name: "workers stopped", ready: true, queues: []uint16{7463}, engErr: nfq.ErrNotRunning, want: "the workers do not answer: nfq: not running"},
+		{name: "workers stopped", ready: true, queues: []uint16{7463}, engErr: nfq.ErrNotRunning, want: "the engines do not answer: nfq: not running"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
