@@ -55,6 +55,9 @@ type shard struct {
 	eng  Engine
 	held map[engine.Token]heldRef
 	out  *batch
+	// recycle gives an emitted packet back to eng once the kernel has it
+	// (engine.Engine.Recycle); nil for engines without one (test fakes).
+	recycle func([]byte)
 
 	// armed is the deadline (UnixNano, 0 for none) the timer goroutine
 	// waits for; the reader wakes it through wake when the engine's
@@ -65,15 +68,17 @@ type shard struct {
 
 func newShard(d *Dispatcher, idx int, q Queue, eng Engine) *shard {
 	qnum := d.cfg.QueueNum + uint16(idx)
+	recycle := recycler(eng)
 	return &shard{
-		idx:  idx,
-		d:    d,
-		q:    q,
-		qnum: qnum,
-		eng:  eng,
-		held: make(map[engine.Token]heldRef),
-		out:  newBatch(q, qnum, recycler(eng)),
-		wake: make(chan struct{}, 1),
+		idx:     idx,
+		d:       d,
+		q:       q,
+		qnum:    qnum,
+		eng:     eng,
+		held:    make(map[engine.Token]heldRef),
+		out:     newBatch(q, qnum, recycle),
+		recycle: recycle,
+		wake:    make(chan struct{}, 1),
 	}
 }
 
@@ -372,28 +377,8 @@ func (s *shard) carryOut(res engine.Result, cur *heldRef) {
 		// sees the engine's order.
 		s.flush()
 	}
-	// An Injector keeps a packet only for the call: it goes back to the
-	// engine right after (engine.Engine.Recycle).
-	for _, p := range res.ToPeer {
-		if err := s.d.inj.ToPeer(p); err != nil {
-			s.c.inc(cInjectErrors)
-		} else {
-			s.c.inc(cInjectedToPeer)
-		}
-		if s.out.recycle != nil {
-			s.out.recycle(p)
-		}
-	}
-	for _, p := range res.ToLocal {
-		if err := s.d.inj.ToLocal(p); err != nil {
-			s.c.inc(cInjectErrors)
-		} else {
-			s.c.inc(cInjectedToLocal)
-		}
-		if s.out.recycle != nil {
-			s.out.recycle(p)
-		}
-	}
+	s.inject(res.ToPeer, s.d.inj.ToPeer, cInjectedToPeer)
+	s.inject(res.ToLocal, s.d.inj.ToLocal, cInjectedToLocal)
 	if cur != nil && res.Verdict == engine.Hold {
 		if old, dup := s.held[res.Token]; dup {
 			// The engine reused a live token: settle the older segment
@@ -419,6 +404,22 @@ func (s *shard) carryOut(res engine.Result, cur *heldRef) {
 	}
 	if cur != nil && res.Verdict != engine.Hold {
 		s.write(*cur, res.Verdict, res.Packet)
+	}
+}
+
+// inject sends each of pkts with send, counting successes in sent and
+// failures in cInjectErrors. An Injector keeps a packet only for the call,
+// so each goes back to the engine right after (engine.Engine.Recycle).
+func (s *shard) inject(pkts [][]byte, send func([]byte) error, sent counter) {
+	for _, p := range pkts {
+		if err := send(p); err != nil {
+			s.c.inc(cInjectErrors)
+		} else {
+			s.c.inc(sent)
+		}
+		if s.recycle != nil {
+			s.recycle(p)
+		}
 	}
 }
 

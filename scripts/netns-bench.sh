@@ -342,7 +342,7 @@ iperf_run() {
   [ -n "${DAEMONS[$s]:-}" ] && t1=$(ticks ${DAEMONS[$s]})
   if [ -n "$perfpid" ]; then
     kill -INT "$perfpid" && wait "$perfpid" || true
-    perf report -i "$PERF_OUT" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$PERF_OUT.txt" || true
+    perf report -i "$PERF_OUT" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$PERF_OUT.txt" || true
   fi
   mbps=$(awk '/"sum_received"/ {f = 1} f && /"bits_per_second"/ {gsub(/[^0-9.e+]/, "", $2); print $2 / 1e6; exit}' <<<"$out")
   [ -n "$mbps" ] || { echo "$PROG: no result from iperf3 ($s, -P $p)" >&2; exit 1; }
