@@ -282,10 +282,16 @@ func (e *Engine) maybeRekey(f *flow, now time.Time) {
 		return
 	}
 	if f.enc.Rekey() {
-		e.ctr.Rekeys++
-		f.bytesSinceGen = 0
-		f.genStart = now
+		e.newGeneration(f, now)
 	}
+}
+
+// newGeneration counts a rekey of ours and restarts the byte and age
+// counts that trigger the next one (Config.RekeyBytes, RekeyInterval).
+func (e *Engine) newGeneration(f *flow, now time.Time) {
+	e.ctr.Rekeys++
+	f.bytesSinceGen = 0
+	f.genStart = now
 }
 
 // peerRekeyed answers a verified rekey frame of the peer (RFC 8548 §3.8):
@@ -299,9 +305,7 @@ func (e *Engine) peerRekeyed(f *flow, s *seg, now time.Time) {
 	if !f.enc.RekeyPending() && !f.enc.Rekey() {
 		return
 	}
-	e.ctr.Rekeys++
-	f.bytesSinceGen = 0
-	f.genStart = now
+	e.newGeneration(f, now)
 	if f.snd.fin {
 		return
 	}

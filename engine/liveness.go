@@ -41,9 +41,7 @@ func (e *Engine) probeLiveness(f *flow, now time.Time) {
 	if !f.enc.RekeyPending() && !f.enc.Rekey() {
 		return
 	}
-	e.ctr.Rekeys++
+	e.newGeneration(f, now)
 	e.ctr.LivenessProbes++
-	f.bytesSinceGen = 0
-	f.genStart = now
 	e.sendEmptyFrame(f, nil, now)
 }
