@@ -203,15 +203,9 @@ func (c *Config) Set(key, value string) error {
 	case "rekey-bytes":
 		c.RekeyBytes, err = parseSize(value)
 	case "rekey-interval":
-		c.RekeyInterval, err = time.ParseDuration(value)
-		if err == nil && c.RekeyInterval < 0 {
-			err = errors.New("negative duration")
-		}
+		c.RekeyInterval, err = parseDuration(value)
 	case "liveness":
-		c.Liveness, err = time.ParseDuration(value)
-		if err == nil && c.Liveness < 0 {
-			err = errors.New("negative duration")
-		}
+		c.Liveness, err = parseDuration(value)
 	case "max-flows":
 		c.MaxFlows, err = parseCount(value, 1<<24)
 	case "memory-limit":
@@ -486,6 +480,15 @@ func parseBool(s string) (bool, error) {
 		return false, nil
 	}
 	return false, errors.New("want true or false")
+}
+
+// parseDuration parses a Go duration that must not be negative.
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err == nil && d < 0 {
+		return 0, errors.New("negative duration")
+	}
+	return d, err
 }
 
 func parseCount(s string, limit int) (int, error) {
