@@ -6,58 +6,24 @@ import (
 	"testing"
 
 	"github.com/florianl/go-nfqueue/v2"
-	"github.com/mdlayher/netlink"
+
+	"github.com/tcpcryptd/tcpcrypt/nfq/nfqtest"
 )
 
-// parseBatch splits the bytes a batch would send into netlink messages and
-// decodes each verdict: what the kernel's nfnetlink does with the datagram.
+// parseBatch decodes the bytes a batch would send as the kernel's nfnetlink
+// would (nfqtest.DecodeVerdicts, built on mdlayher/netlink) and checks that
+// every message names queue 7463.
 func parseBatch(t testing.TB, wire []byte) (ids []uint32, verdicts []int, payloads [][]byte) {
 	t.Helper()
-	for len(wire) > 0 {
-		if len(wire) < nlmsgHdrLen {
-			t.Fatalf("%d trailing bytes", len(wire))
+	vs, err := nfqtest.DecodeVerdicts(wire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Queue != 7463 {
+			t.Fatalf("verdict for queue %d, want 7463", v.Queue)
 		}
-		n := int(binary.NativeEndian.Uint32(wire))
-		if n < nlmsgHdrLen || n > len(wire) {
-			t.Fatalf("nlmsg_len %d of %d bytes", n, len(wire))
-		}
-		al := (n + 3) &^ 3
-		if al > len(wire) {
-			t.Fatalf("message of %d bytes not padded: %d left", n, len(wire))
-		}
-		var m netlink.Message
-		if err := m.UnmarshalBinary(wire[:al]); err != nil {
-			t.Fatalf("message: %v", err)
-		}
-		if m.Header.Type != netlink.HeaderType(nfnlSubsysQueue<<8|nfqnlMsgVerdict) || m.Header.Flags != netlink.Request {
-			t.Fatalf("header %+v", m.Header)
-		}
-		if len(m.Data) < nfgenLen || m.Data[0] != 0 || m.Data[1] != 0 || binary.BigEndian.Uint16(m.Data[2:]) != 7463 {
-			t.Fatalf("nfgenmsg %x", m.Data[:min(4, len(m.Data))])
-		}
-		ad, err := netlink.NewAttributeDecoder(m.Data[nfgenLen:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var payload []byte
-		var id uint32
-		verdict := -1
-		for ad.Next() {
-			switch ad.Type() {
-			case nfqaVerdictHdr:
-				b := ad.Bytes()
-				verdict, id = int(binary.BigEndian.Uint32(b)), binary.BigEndian.Uint32(b[4:])
-			case nfqaPayload:
-				payload = ad.Bytes()
-			default:
-				t.Fatalf("attribute %d", ad.Type())
-			}
-		}
-		if err := ad.Err(); err != nil {
-			t.Fatal(err)
-		}
-		ids, verdicts, payloads = append(ids, id), append(verdicts, verdict), append(payloads, payload)
-		wire = wire[al:]
+		ids, verdicts, payloads = append(ids, v.ID), append(verdicts, v.Verdict), append(payloads, v.Packet)
 	}
 	return ids, verdicts, payloads
 }

@@ -18,6 +18,7 @@ var ErrVerdictsFull = errors.New("nfqtest: verdict channel full")
 
 // Verdict is one verdict a Queue received.
 type Verdict struct {
+	Queue   uint16 // the queue number the message names (nfgenmsg res_id)
 	ID      uint32
 	Verdict int    // nfqueue.NfAccept, nfqueue.NfDrop, ...
 	Packet  []byte // the replacement packet (a copy); nil when the verdict carried none
@@ -251,7 +252,7 @@ func DecodeVerdicts(b []byte) ([]Verdict, error) {
 		if err != nil {
 			return out, fmt.Errorf("nfqtest: attributes: %w", err)
 		}
-		v, seen := Verdict{}, false
+		v, seen := Verdict{Queue: binary.BigEndian.Uint16(m.Data[2:4])}, false
 		for ad.Next() {
 			switch ad.Type() {
 			case attrVerdict:
