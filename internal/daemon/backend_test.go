@@ -92,6 +92,18 @@ func syn(t *testing.T, e *engine.Engine, local, remote netip.AddrPort) {
 	e.Process(pkt, engine.Outbound)
 }
 
+// coverRemote443 makes d's configured rules cover remote port 443 and
+// applies them.
+func coverRemote443(t *testing.T, d *Daemon) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cfg.Rules = []rules.Policy{{Port: 443, Side: rules.SideRemote, Mode: rules.ModeOpportunistic}}
+	if err := d.applyLocked(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBackendConnections(t *testing.T) {
 	d, fe, _ := testDaemon(t, 2)
 	b := backend{d}
@@ -100,12 +112,7 @@ func TestBackendConnections(t *testing.T) {
 	if _, err := b.SessionID(ctx, local, remote); !errors.Is(err, ctl.ErrNotFound) {
 		t.Fatalf("SessionID of an unknown flow = %v, want ErrNotFound", err)
 	}
-	d.mu.Lock()
-	d.cfg.Rules = []rules.Policy{{Port: 443, Side: rules.SideRemote, Mode: rules.ModeOpportunistic}}
-	if err := d.applyLocked(); err != nil {
-		t.Fatal(err)
-	}
-	d.mu.Unlock()
+	coverRemote443(t, d)
 	syn(t, fe.engs[1], local, remote)
 	conns, err := b.Connections(ctx)
 	if err != nil {
@@ -384,12 +391,7 @@ func TestBackendFlushCache(t *testing.T) {
 	if _, err := b.FlushCache(ctx, local, remote); !errors.Is(err, ctl.ErrNotFound) {
 		t.Fatalf("FlushCache of an unknown flow = %v, want ErrNotFound", err)
 	}
-	d.mu.Lock()
-	d.cfg.Rules = []rules.Policy{{Port: 443, Side: rules.SideRemote, Mode: rules.ModeOpportunistic}}
-	if err := d.applyLocked(); err != nil {
-		t.Fatal(err)
-	}
-	d.mu.Unlock()
+	coverRemote443(t, d)
 	syn(t, fe.engs[1], local, remote)
 	// The flow has no keys yet, so nothing of it is cached.
 	if n, err := b.FlushCache(ctx, local, remote); err != nil || n != 0 {
