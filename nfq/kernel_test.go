@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -385,4 +386,78 @@ func TestIntegrationInjectRST(t *testing.T) {
 	if s.InjectedToLocal != 1 || s.Dropped != 1 || s.InjectErrors != 0 || s.VerdictErrors != 0 {
 		t.Errorf("stats: %+v", s)
 	}
+}
+
+// TestIntegrationFlowBalance runs many connections between the same two
+// addresses through two queues and checks the rules' flow balancing: every
+// packet of a connection, both directions at both hooks, reaches one engine
+// (a second engine would have no state for it, and would pass an encrypted
+// flow's packets untouched), and the connections spread over both engines
+// rather than sharing one as the address-pair hash would make them.
+func TestIntegrationFlowBalance(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1", "[::1]"} {
+		t.Run(addr, func(t *testing.T) {
+			const conns = 24
+			var mu sync.Mutex
+			// seen: connection (the endpoint pair, lower first) -> engines
+			// that saw any of its packets.
+			seen := map[[2]netip.AddrPort]map[int]bool{}
+			record := func(idx int, pkt []byte) {
+				src, dst, err := packet.Endpoints(pkt)
+				if err != nil || (src.Port() != kernelPort && dst.Port() != kernelPort) {
+					return
+				}
+				if dst.Compare(src) < 0 {
+					src, dst = dst, src
+				}
+				k := [2]netip.AddrPort{src, dst}
+				mu.Lock()
+				defer mu.Unlock()
+				if seen[k] == nil {
+					seen[k] = map[int]bool{}
+				}
+				seen[k][idx] = true
+			}
+			env := startKernel(t, addr+":5555", func(idx int) (Engine, error) {
+				return &recordingEngine{idx: idx, record: record}, nil
+			})
+			for range conns {
+				env.echo(t)
+				c := env.dial(t)
+				transfer(t, c, 64<<10)
+				_ = c.Close()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != conns {
+				t.Fatalf("%d connections seen by the engines, want %d", len(seen), conns)
+			}
+			perEngine := map[int]int{}
+			for k, engines := range seen {
+				if len(engines) != 1 {
+					t.Errorf("connection %v <-> %v: packets reached engines %v, want one", k[0], k[1], engines)
+				}
+				for idx := range engines {
+					perEngine[idx]++
+				}
+			}
+			if len(perEngine) != 2 {
+				t.Errorf("connections per engine %v: want them spread over both queues", perEngine)
+			}
+			t.Logf("connections per engine: %v", perEngine)
+		})
+	}
+}
+
+// recordingEngine is a kernelEngine that reports every packet to record,
+// with the index of its queue.
+type recordingEngine struct {
+	kernelEngine
+	idx    int
+	record func(idx int, pkt []byte)
+}
+
+func (e *recordingEngine) Process(pkt []byte, dir engine.Dir) engine.Result {
+	e.record(e.idx, pkt)
+	return e.kernelEngine.Process(pkt, dir)
 }

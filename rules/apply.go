@@ -32,15 +32,15 @@ func deleteIfExists(conn *nftables.Conn, t *nftables.Table) {
 
 // Replace replaces the daemon's table with rs in one atomic batch: delete the
 // table if it exists (a stale copy from an earlier run included), then add the
-// table, its empty guard sets, its chains and their rules. On error nothing
-// has changed. Other tables are never touched.
+// table, its empty guard sets, its queue maps with their chains, its base
+// chains and their rules. On error nothing has changed. Other tables are never touched.
 func (rs *Ruleset) Replace(conn *nftables.Conn) error {
 	return rs.send(conn, true)
 }
 
 // Apply updates the daemon's table to rs in one atomic batch, keeping the
 // guard sets and their elements: the table and the sets are added if missing,
-// each chain is flushed and refilled. Protected flows stay protected across
+// each chain and queue map is flushed and refilled. Protected flows stay protected across
 // the change (DESIGN.md invariant 11). On error nothing has changed.
 func (rs *Ruleset) Apply(conn *nftables.Conn) error {
 	return rs.send(conn, false)
@@ -60,6 +60,24 @@ func (rs *Ruleset) send(conn *nftables.Conn, replace bool) error {
 		}
 		ids[s.Name] = s.ID
 	}
+	// The queue chains come before the maps that jump to them, and the maps
+	// before the base-chain rules that look them up.
+	for _, m := range rs.Maps {
+		for _, c := range m.Chains {
+			addRules(conn, t, conn.AddChain(&nftables.Chain{Name: c.Name, Table: t}), c.Rules, ids, replace)
+		}
+		s := m.nftMap(t)
+		if err := conn.AddSet(s, nil); err != nil {
+			return fmt.Errorf("rules: apply table inet %s: map %s: %w", TableName, s.Name, err)
+		}
+		if !replace {
+			conn.FlushSet(s)
+		}
+		if err := conn.SetAddElements(s, m.elements()); err != nil {
+			return fmt.Errorf("rules: apply table inet %s: map %s: %w", TableName, s.Name, err)
+		}
+		ids[s.Name] = s.ID
+	}
 	accept := nftables.ChainPolicyAccept
 	for _, c := range rs.Chains {
 		hook, prio := c.Hook, c.Priority
@@ -71,22 +89,28 @@ func (rs *Ruleset) send(conn *nftables.Conn, replace bool) error {
 			Priority: &prio,
 			Policy:   &accept,
 		})
-		if !replace {
-			conn.FlushChain(ch)
-		}
-		for _, r := range c.Rules {
-			conn.AddRule(&nftables.Rule{
-				Table:    t,
-				Chain:    ch,
-				Exprs:    withSetIDs(r.Exprs, ids),
-				UserData: userdata.AppendString(nil, userdata.TypeComment, r.Comment),
-			})
-		}
+		addRules(conn, t, ch, c.Rules, ids, replace)
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("rules: apply table inet %s: %w", TableName, err)
 	}
 	return nil
+}
+
+// addRules queues rules for chain ch of table t, after flushing the chain
+// unless the table is being replaced.
+func addRules(conn *nftables.Conn, t *nftables.Table, ch *nftables.Chain, rules []Rule, ids map[string]uint32, replace bool) {
+	if !replace {
+		conn.FlushChain(ch)
+	}
+	for _, r := range rules {
+		conn.AddRule(&nftables.Rule{
+			Table:    t,
+			Chain:    ch,
+			Exprs:    withSetIDs(r.Exprs, ids),
+			UserData: userdata.AppendString(nil, userdata.TypeComment, r.Comment),
+		})
+	}
 }
 
 // withSetIDs returns exprs with each set lookup given the batch-local id of
@@ -168,6 +192,10 @@ type Manager struct {
 	conn  *nftables.Conn
 	log   *slog.Logger
 	queue QueueKind // 0 until detected
+	// hash: whether the kernel has the hash expression flow balancing
+	// needs; hashKnown is false until it was probed (on the first Apply
+	// that needs it).
+	hash, hashKnown bool
 	// applied: the table was replaced by this Manager and is kept since,
 	// so later Applies update it in place (keeping the guard sets).
 	applied bool
@@ -183,6 +211,9 @@ func NewManager(conn *nftables.Conn, log *slog.Logger) *Manager {
 }
 
 // Apply builds the rule set for cfg and policies and installs it atomically.
+// With several queues and flow balancing asked for, it first checks that the
+// kernel has the hash expression (DetectFlowHash) and, if not, balances by
+// the address pair instead (Config.AddressHash).
 // The first Apply (and the first after Remove) replaces the table, a stale
 // one left by an earlier run included (Ruleset.Replace); later ones update it
 // in place, keeping the guard sets (Ruleset.Apply). On error the previous
@@ -197,6 +228,16 @@ func (m *Manager) Apply(cfg Config, policies []Policy) error {
 		}
 		m.queue = k
 	}
+	if cfg.flowBalanced() && !m.hashKnown {
+		ok, err := DetectFlowHash(m.conn, m.log)
+		if err != nil {
+			return err
+		}
+		m.hash, m.hashKnown = ok, true
+	}
+	if cfg.flowBalanced() && !m.hash {
+		cfg.AddressHash = true
+	}
 	rs, err := Build(cfg, policies, m.queue)
 	if err != nil {
 		return err
@@ -210,7 +251,7 @@ func (m *Manager) Apply(cfg Config, policies []Policy) error {
 	}
 	m.applied = true
 	m.log.Info("nftables rules applied", "table", "inet "+TableName, "policies", len(policies),
-		"queue", m.queue, "queue_num", cfg.QueueNum, "queue_count", cfg.queueCount())
+		"queue", m.queue, "queue_num", cfg.QueueNum, "queue_count", cfg.queueCount(), "balance", cfg.balance())
 	return nil
 }
 

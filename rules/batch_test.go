@@ -401,3 +401,63 @@ var allFeaturesPolicies = []Policy{
 	{Port: 993, Side: SideLocal, Prefix: mustPrefix("::/0")},
 	{Port: 80, Side: SideBoth, Mode: ModeRequired, Prefix: mustPrefix("fe80::1/128")},
 }
+
+// TestManagerFlowHash checks that a Manager with several queues probes the
+// hash expression once and balances by flow when the kernel has it, and by
+// the address pair, saying so, when it does not.
+func TestManagerFlowHash(t *testing.T) {
+	for _, has := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hash %v", has), func(t *testing.T) {
+			rec := &recorder{fail: func(t *testing.T, m netlink.Message) unix.Errno {
+				if !strings.HasPrefix(msgName(t, m), "newrule inet "+probeTableName) {
+					return 0
+				}
+				if bytes.Contains(m.Data, []byte("queue\x00")) || (!has && bytes.Contains(m.Data, []byte("hash\x00"))) {
+					return unix.ENOENT
+				}
+				return 0
+			}}
+			var logs bytes.Buffer
+			m := NewManager(rec.conn(t), slog.New(slog.NewTextHandler(&logs, nil)))
+			cfg := DefaultConfig()
+			cfg.QueueCount = 2
+			policies := []Policy{{Port: 80, Side: SideLocal}}
+			for range 2 {
+				if err := m.Apply(cfg, policies); err != nil {
+					t.Fatalf("Apply: %v", err)
+				}
+			}
+			hashProbes, maps, ranges := 0, 0, 0
+			for _, msg := range rec.reqs {
+				name := msgName(t, msg)
+				switch {
+				case strings.HasPrefix(name, "newrule inet "+probeTableName) && bytes.Contains(msg.Data, []byte("hash\x00")):
+					hashProbes++
+				case strings.HasPrefix(name, "newset inet tcpcrypt "+QueueMapName):
+					maps++
+				case strings.HasPrefix(name, "newrule inet tcpcrypt") && bytes.Contains(msg.Data, nfqInfoV3{QueueNum: cfg.QueueNum, QueuesTotal: 2}.marshal()[:4]):
+					ranges++ // a target over both queues: the address hash
+				}
+			}
+			if hashProbes != 1 {
+				t.Errorf("%d hash probes over two Applies, want 1", hashProbes)
+			}
+			wantBalance := "balance=flow"
+			if has && (maps != 4 || ranges != 0) {
+				t.Errorf("with the hash: %d map messages (want 2 per Apply), %d rules over the whole range (want 0)", maps, ranges)
+			}
+			if !has {
+				wantBalance = "balance=address"
+				if maps != 0 || ranges == 0 {
+					t.Errorf("without the hash: %d map messages (want 0), %d rules over the whole range", maps, ranges)
+				}
+				if !strings.Contains(logs.String(), "nft_hash") {
+					t.Errorf("fallback not explained in the log: %q", logs.String())
+				}
+			}
+			if !strings.Contains(logs.String(), wantBalance) {
+				t.Errorf("log does not say %s: %q", wantBalance, logs.String())
+			}
+		})
+	}
+}

@@ -17,13 +17,18 @@ type Ruleset struct {
 	Queue QueueKind
 	// Chains are the base chains, output first.
 	Chains []Chain
+	// Maps are, when the rules spread packets over several queues by the
+	// flow hash, the verdict maps the queueing rules look up and the
+	// regular chains they jump to (see QueueMap); empty otherwise.
+	Maps []QueueMap
 }
 
-// Chain is one base chain of the table (type filter, policy accept).
+// Chain is one chain of the table: a base chain (type filter, policy accept)
+// in Ruleset.Chains, a regular chain, without hook and priority, in a QueueMap.
 type Chain struct {
-	Name     string                 // OutputChainName or InputChainName
-	Hook     nftables.ChainHook     // output or input
-	Priority nftables.ChainPriority // OutputPriority or InputPriority
+	Name     string                 // OutputChainName or InputChainName; a QueueMap's chain name
+	Hook     nftables.ChainHook     // output or input (base chains)
+	Priority nftables.ChainPriority // OutputPriority or InputPriority (base chains)
 	Rules    []Rule                 // in evaluation order, the mark rule first
 }
 
@@ -55,7 +60,9 @@ const (
 // SideLocal, destination port for SideRemote; input the reverse), and, with a
 // prefix, the network family and the peer address (destination on output,
 // source on input). Exclude entries accept; the others queue, with the bypass
-// flag that cfg.Bypass gives their mode.
+// flag that cfg.Bypass gives their mode. With several queues spread by the
+// flow hash, queueing rules end in a verdict-map lookup instead (see
+// QueueMap), and Maps holds the maps and their chains.
 func Build(cfg Config, policies []Policy, kind QueueKind) (*Ruleset, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -67,7 +74,7 @@ func Build(cfg Config, policies []Policy, kind QueueKind) (*Ruleset, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := &Ruleset{Queue: kind}
+	rs := &Ruleset{Queue: kind, Maps: queueMaps(kind, cfg)}
 	for _, d := range []direction{dirOutput, dirInput} {
 		c := Chain{Name: OutputChainName, Hook: *nftables.ChainHookOutput, Priority: OutputPriority}
 		if d == dirInput {
@@ -127,20 +134,23 @@ func policyRule(cfg Config, kind QueueKind, d direction, p Policy, s Side) Rule 
 		return Rule{Comment: one.String() + ": accept", Exprs: exprs}
 	}
 	bypass := cfg.Bypass.For(p.Mode)
-	exprs = append(exprs, queueExpr(kind, cfg, bypass))
+	exprs = append(exprs, queueVerdict(kind, cfg, bypass)...)
 	return Rule{Comment: one.String() + ": " + queueComment(cfg, bypass), Exprs: exprs}
 }
 
 // queueComment describes the queue verdict for rule comments, because `nft
-// list` cannot print the compat NFQUEUE target: e.g. "queue 7463-7466 fanout
-// bypass" or "queue 7463 no-bypass".
+// list` cannot print the compat NFQUEUE target: e.g. "queue 7463-7466 symhash
+// bypass", "queue 7463-7466 fanout no-bypass" or "queue 7463 no-bypass".
 func queueComment(cfg Config, bypass bool) string {
 	s := fmt.Sprintf("queue %d", cfg.QueueNum)
 	if n := cfg.queueCount(); n > 1 {
 		s += fmt.Sprintf("-%d", uint32(cfg.QueueNum)+uint32(n)-1)
 	}
-	if cfg.CPUFanout {
+	switch {
+	case cfg.CPUFanout:
 		s += " fanout"
+	case cfg.flowBalanced():
+		s += " symhash"
 	}
 	if bypass {
 		return s + " bypass"

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 	"golang.org/x/sys/unix"
@@ -239,12 +241,12 @@ func TestBuildComments(t *testing.T) {
 	want := []string{
 		"tcpcryptd packets to the local stack",
 		"tcpcryptd packets to the peer",
-		"flows tcpcryptd encrypted (protected4): queue 100-103 no-bypass",
-		"flows tcpcryptd encrypted (protected6): queue 100-103 no-bypass",
+		"flows tcpcryptd encrypted (protected4): queue 100-103 symhash no-bypass",
+		"flows tcpcryptd encrypted (protected6): queue 100-103 symhash no-bypass",
 		"local 22 exclude: accept",
-		"remote 25 2001:db8::/32 required: queue 100-103 no-bypass",
-		"local 443 opportunistic: queue 100-103 bypass",
-		"remote 443 opportunistic: queue 100-103 bypass",
+		"remote 25 2001:db8::/32 required: queue 100-103 symhash no-bypass",
+		"local 443 opportunistic: queue 100-103 symhash bypass",
+		"remote 443 opportunistic: queue 100-103 symhash bypass",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("comments (-want +got):\n%s", diff)
@@ -253,6 +255,97 @@ func TestBuildComments(t *testing.T) {
 		if len(c) > 128 {
 			t.Errorf("comment %q longer than nft's 128-byte limit", c)
 		}
+	}
+}
+
+// TestBuildFlowBalance checks the queue choice with several queues: by
+// default every queueing rule, the guard rules included, ends in the
+// symmetric flow hash modulo the queue count and a lookup in the map of its
+// bypass flag, whose entry i jumps to a chain queueing to QueueNum+i alone;
+// with AddressHash the rules keep the NFQUEUE target over the whole range and
+// there are no maps.
+func TestBuildFlowBalance(t *testing.T) {
+	policies := []Policy{{Port: 443, Side: SideBoth}, {Port: 25, Side: SideLocal, Mode: ModeRequired}}
+	cfg := DefaultConfig()
+	cfg.QueueNum, cfg.QueueCount = 100, 3
+	rs, err := Build(cfg, policies, QueueCompat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queueing := 0
+	for _, c := range rs.Chains {
+		for _, r := range c.Rules {
+			n := len(r.Exprs)
+			if _, ok := r.Exprs[n-1].(*expr.Verdict); ok {
+				continue // the mark rules and excludes accept
+			}
+			queueing++
+			h, ok1 := r.Exprs[n-2].(*expr.Hash)
+			l, ok2 := r.Exprs[n-1].(*expr.Lookup)
+			if !ok1 || !ok2 || h.Type != expr.HashTypeSym || h.Modulus != 3 || h.Offset != 0 ||
+				!l.IsDestRegSet || l.SourceRegister != h.DestRegister {
+				t.Errorf("%s: rule %q does not end in symhash mod 3 and a verdict-map lookup: %#v %#v", c.Name, r.Comment, r.Exprs[n-2], r.Exprs[n-1])
+				continue
+			}
+			want := QueueMapName
+			if strings.HasSuffix(r.Comment, " bypass") {
+				want = QueueMapBypassName
+			}
+			if l.SetName != want {
+				t.Errorf("%s: rule %q looks up %s, want %s", c.Name, r.Comment, l.SetName, want)
+			}
+		}
+	}
+	// Output and input: two guard rules, 443 local and remote, 25 local.
+	if queueing != 10 {
+		t.Errorf("%d queueing rules, want 10", queueing)
+	}
+	if len(rs.Maps) != 2 {
+		t.Fatalf("%d maps, want 2", len(rs.Maps))
+	}
+	for _, m := range rs.Maps {
+		if m.Bypass != (m.Name == QueueMapBypassName) || len(m.Chains) != 3 {
+			t.Errorf("map %s: bypass %v, %d chains", m.Name, m.Bypass, len(m.Chains))
+		}
+		for i, el := range m.elements() {
+			if binaryutil.NativeEndian.Uint32(el.Key) != uint32(i) || el.VerdictData.Kind != expr.VerdictJump || el.VerdictData.Chain != m.Chains[i].Name {
+				t.Errorf("map %s entry %d: key %x -> %+v", m.Name, i, el.Key, el.VerdictData)
+			}
+		}
+		for i, c := range m.Chains {
+			tg, ok := c.Rules[0].Exprs[0].(*expr.Target)
+			if len(c.Rules) != 1 || len(c.Rules[0].Exprs) != 1 || !ok {
+				t.Errorf("chain %s: %+v, want one NFQUEUE target", c.Name, c.Rules)
+				continue
+			}
+			info, err := parseNFQInfoV3(*tg.Info.(*xt.Unknown))
+			if err != nil || info.QueueNum != 100+uint16(i) || info.QueuesTotal != 1 || (info.Flags&nfqFlagBypass != 0) != m.Bypass {
+				t.Errorf("chain %s: %+v, %v; want queue %d alone, bypass %v", c.Name, info, err, 100+i, m.Bypass)
+			}
+		}
+	}
+
+	cfg.AddressHash = true
+	rs, err = Build(cfg, policies, QueueCompat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Maps) != 0 {
+		t.Errorf("AddressHash: %d maps", len(rs.Maps))
+	}
+	for _, r := range rs.Chains[0].Rules[2:] {
+		tg, ok := r.Exprs[len(r.Exprs)-1].(*expr.Target)
+		if !ok {
+			t.Errorf("AddressHash: rule %q ends in %T", r.Comment, r.Exprs[len(r.Exprs)-1])
+			continue
+		}
+		if info, _ := parseNFQInfoV3(*tg.Info.(*xt.Unknown)); info.QueueNum != 100 || info.QueuesTotal != 3 {
+			t.Errorf("AddressHash: rule %q queues %+v", r.Comment, info)
+		}
+	}
+	cfg.CPUFanout = true
+	if _, err := Build(cfg, policies, QueueCompat); !errors.Is(err, ErrConfig) {
+		t.Errorf("CPUFanout with AddressHash: %v, want ErrConfig", err)
 	}
 }
 

@@ -8,11 +8,17 @@ type Config struct {
 	// QueueNum is the first NFQUEUE number.
 	QueueNum uint16
 	// QueueCount is how many consecutive queues, starting at QueueNum, the
-	// traffic is spread over; 0 means 1. The kernel picks the queue from a hash
-	// of the packet's address pair that is symmetric in source and destination,
-	// so both directions of a connection land on the same queue.
+	// traffic is spread over; 0 means 1. By default the rules pick the queue
+	// from a hash of the connection (both addresses and both ports) that is
+	// symmetric in source and destination, so both directions of a connection
+	// land on the same queue and connections between two hosts spread over
+	// all queues (see QueueMap).
 	QueueCount uint16
-	// CPUFanout picks the queue by the current CPU instead of the address hash
+	// AddressHash leaves the choice to the NFQUEUE target's own hash of the
+	// address pair (also symmetric), for kernels without nft_hash: all
+	// connections between two hosts then share one queue.
+	AddressHash bool
+	// CPUFanout picks the queue by the current CPU instead of a hash
 	// (needs QueueCount > 1). Then the two directions of one connection may reach
 	// different queues, so the reader must share flow state across them.
 	CPUFanout bool
@@ -78,7 +84,8 @@ func (c Config) queueCount() uint16 {
 }
 
 // Validate reports an ErrConfig-wrapped error when the mark is 0, the queue
-// range runs past 65535, or CPUFanout is set with a single queue.
+// range runs past 65535, CPUFanout is set with a single queue, or both
+// CPUFanout and AddressHash are set.
 func (c Config) Validate() error {
 	if c.Mark == 0 || c.PeerMark == 0 {
 		return fmt.Errorf("%w: marks must not be 0", ErrConfig)
@@ -91,6 +98,9 @@ func (c Config) Validate() error {
 	}
 	if c.CPUFanout && c.queueCount() < 2 {
 		return fmt.Errorf("%w: CPU fanout needs more than one queue", ErrConfig)
+	}
+	if c.CPUFanout && c.AddressHash {
+		return fmt.Errorf("%w: CPU fanout and address hash are two different balancings", ErrConfig)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +87,19 @@ func kernelView(t *testing.T, ns *netns.NS, conn *nftables.Conn) string {
 	b.WriteString(mustNft(t, ns, "list", "table", "inet", TableName))
 	b.WriteString("\n# queue expressions read back from the kernel\n")
 	tbl := table()
-	for _, name := range []string{OutputChainName, InputChainName} {
+	names := []string{OutputChainName, InputChainName}
+	chains, err := conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatalf("ListChains: %v", err)
+	}
+	var queueChains []string
+	for _, c := range chains {
+		if c.Table.Name == TableName && c.Hooknum == nil {
+			queueChains = append(queueChains, c.Name)
+		}
+	}
+	slices.Sort(queueChains)
+	for _, name := range append(names, queueChains...) {
 		rules, err := conn.GetRules(tbl, &nftables.Chain{Name: name, Table: tbl})
 		if err != nil {
 			t.Fatalf("GetRules %s: %v", name, err)

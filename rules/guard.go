@@ -77,8 +77,8 @@ func guardRule(cfg Config, kind QueueKind, d direction, v6 bool) Rule {
 		&expr.Payload{DestRegister: regPort1, Base: expr.PayloadBaseTransportHeader, Offset: localPort, Len: 2},
 		&expr.Payload{DestRegister: regPort2, Base: expr.PayloadBaseTransportHeader, Offset: remotePort, Len: 2},
 		&expr.Lookup{SourceRegister: 1, SetName: set},
-		queueExpr(kind, cfg, false),
 	}
+	exprs = append(exprs, queueVerdict(kind, cfg, false)...)
 	return Rule{
 		Comment: fmt.Sprintf("flows tcpcryptd encrypted (%s): %s", set, queueComment(cfg, false)),
 		Exprs:   exprs,

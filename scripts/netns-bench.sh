@@ -35,8 +35,9 @@
 # always measured, the ratios need it), BENCH_TIMEOUT (seconds any one process may
 # run, default 1800), WIREGUARD_GO (a wireguard-go binary to use instead of
 # building one), BENCH_PERF (a file: perf record -g of both tcpcryptd daemons over
-# the first single-connection tcpcryptd bulk run, with the top symbols of perf report
-# written next to it as FILE.txt; needs perf from Debian's linux-perf). A quick smoke run:
+# the first tcpcryptd bulk run with BENCH_PERF_P connections (default 1), with the top
+# symbols of perf report written next to it as FILE.txt; needs perf from Debian's
+# linux-perf). A quick smoke run:
 #   BENCH_BYTES=64M BENCH_ROUNDS=1 BENCH_CONNS=200 BENCH_IDLE=500 ./scripts/netns-bench.sh
 #
 # Needs root, Go, ip, nft and, installed when missing (Debian, apt-get
@@ -53,6 +54,7 @@ LAT=${BENCH_LAT:-300}
 IDLE=${BENCH_IDLE:-10000}
 SCALE=${BENCH_SCALE:-1 8 64}
 PERF_OUT=${BENCH_PERF:-}
+PERF_P=${BENCH_PERF_P:-1}
 SCENARIOS=${BENCH_SCENARIOS:-plain nfq-pass tcpcryptd stunnel wireguard}
 WG_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
 
@@ -324,7 +326,7 @@ xfer_run() {
 # Mbit/s at the receiver and the daemons' CPU-seconds per GB ("-" without daemons).
 iperf_run() {
   local s=$1 p=$2 out t0 t1 mbps perfpid=
-  if [ -n "$PERF_OUT" ] && [ "$s" = tcpcryptd ] && [ ! -e "$PERF_OUT" ]; then
+  if [ -n "$PERF_OUT" ] && [ "$s" = tcpcryptd ] && [ "$p" = "$PERF_P" ] && [ ! -e "$PERF_OUT" ]; then
     # shellcheck disable=SC2086
     perf record -q -g -o "$PERF_OUT" -p "$(tr ' ' , <<<"${DAEMONS[$s]}")" >/dev/null 2>&1 &
     perfpid=$!

@@ -27,6 +27,7 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/ctl"
 	"github.com/tcpcryptd/tcpcrypt/internal/netns"
 	"github.com/tcpcryptd/tcpcrypt/internal/syncbuf"
+	"github.com/tcpcryptd/tcpcrypt/rules"
 )
 
 const (
@@ -504,9 +505,13 @@ func TestIntegrationStartupCheckLeavesNoFlows(t *testing.T) {
 	// Nor in the guard sets (the release is asynchronous: poll a little).
 	deadline := time.Now().Add(ioTimeout)
 	for {
-		out, err := exec.Command("ip", "netns", "exec", ns.Name(), "nft", "list", "table", "inet", "tcpcrypt").CombinedOutput()
-		if err != nil {
-			t.Fatalf("nft list table: %v\n%s", err, out)
+		var out []byte
+		for _, set := range []string{rules.GuardSet4, rules.GuardSet6} {
+			o, err := exec.Command("ip", "netns", "exec", ns.Name(), "nft", "list", "set", "inet", "tcpcrypt", set).CombinedOutput()
+			if err != nil {
+				t.Fatalf("nft list set %s: %v\n%s", set, err, o)
+			}
+			out = append(out, o...)
 		}
 		if !strings.Contains(string(out), "elements") {
 			break
