@@ -19,13 +19,13 @@
 // one sendmsg per receive batch with the packet bytes passed by iovec. There
 // is no hand-off between goroutines and no copy of the segment.
 //
-// The kernel picks a packet's queue from a hash of its two addresses that is
-// the same in both directions (xt_NFQUEUE with a queue range), so both
-// directions of a connection, and both ends of a loopback connection seen at
-// the two hooks, reach the same queue and engine, and the segments of one
-// flow are processed in the order the kernel queued them. The price: every
-// connection between the same two hosts shares one queue, one engine and one
-// CPU.
+// The rules pick a packet's queue from a hash of its addresses and ports that
+// is the same in both directions (nftables' symhash, see rules.QueueMap; the
+// address-pair hash of xt_NFQUEUE on kernels without it), so both directions
+// of a connection, and both ends of a loopback connection seen at the two
+// hooks, reach the same queue and engine, and the segments of one flow are
+// processed in the order the kernel queued them, while connections between
+// the same two hosts spread over all queues.
 //
 // A second goroutine per queue runs the engine's Tick whenever its
 // NextDeadline passes; a lock per queue, taken once per receive batch by the
