@@ -461,3 +461,22 @@ func (e *recordingEngine) Process(pkt []byte, dir engine.Dir) engine.Result {
 	e.record(e.idx, pkt)
 	return e.kernelEngine.Process(pkt, dir)
 }
+
+// TestIntegrationSendLimit: as root the queue socket's send buffer is raised
+// past the default, so verdict batches can reach maxBatchBytes, and the
+// batches of a bulk transfer through it are accepted by the kernel.
+func TestIntegrationSendLimit(t *testing.T) {
+	env := startKernel(t, "127.0.0.1:5555", func(int) (Engine, error) { return &kernelEngine{}, nil })
+	for i, sh := range env.d.shards {
+		kq, ok := sh.q.(*KernelQueue)
+		if !ok {
+			t.Fatalf("shard %d: queue %T", i, sh.q)
+		}
+		if kq.SendLimit() < maxBatchBytes || sh.out.maxBytes != maxBatchBytes {
+			t.Errorf("queue %d: send limit %d, batch limit %d; want at least %d and %d", i, kq.SendLimit(), sh.out.maxBytes, maxBatchBytes, maxBatchBytes)
+		}
+	}
+	env.echo(t)
+	transfer(t, env.dial(t), 16<<20)
+	checkClean(t, env.d.Stats())
+}

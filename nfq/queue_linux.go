@@ -32,6 +32,8 @@ type KernelQueue struct {
 	// Recv's system-call arguments, reused (Recv has one caller at a time).
 	hdrs []mmsghdr
 	iovs []unix.Iovec
+	// sendLimit is the largest datagram the socket takes (SendLimit).
+	sendLimit int
 }
 
 // mmsghdr is struct mmsghdr of recvmmsg(2); Go lays it out as C does (the
@@ -86,6 +88,9 @@ func OpenQueue(cfg Config, num uint16) (*KernelQueue, error) {
 		return fail(err)
 	}
 	if err := setReadBuffer(nq.Con, cfg.ReadBuffer); err != nil {
+		return fail(err)
+	}
+	if q.sendLimit, err = setSendBuffer(nq.Con, sendBuffer); err != nil {
 		return fail(err)
 	}
 	if err := q.bind(cfg); err != nil {
@@ -231,6 +236,37 @@ func setReadBuffer(c *netlink.Conn, n int) error {
 	}
 	return nil
 }
+
+// sendBuffer is the send buffer asked for: room for verdict batches of
+// maxBatchBytes.
+const sendBuffer = 2 * maxBatchBytes
+
+// setSendBuffer sets the socket send buffer to n bytes, past net.core.wmem_max
+// when the process may (SO_SNDBUFFORCE), and returns the largest datagram the
+// socket then takes: netlink refuses a sendmsg longer than the send buffer
+// less 32 bytes. Without the privilege the default buffer stays, and so does
+// the default batch size.
+func setSendBuffer(c *netlink.Conn, n int) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("send buffer: %w", err)
+	}
+	var got int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n)
+		got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	}); err != nil {
+		return 0, fmt.Errorf("send buffer: %w", err)
+	}
+	if gerr != nil {
+		return 0, fmt.Errorf("send buffer: %w", gerr)
+	}
+	return got - 32, nil
+}
+
+// SendLimit is the largest datagram Send can write (see setSendBuffer).
+func (q *KernelQueue) SendLimit() int { return q.sendLimit }
 
 // Open opens cfg's NFQUEUE handles (cfg.QueueCount consecutive queues from
 // cfg.QueueNum, one netlink socket each, bound and configured) and the raw

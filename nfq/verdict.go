@@ -26,12 +26,27 @@ const (
 )
 
 // Batch bounds: sendmsg on a netlink socket fails with EMSGSIZE past the
-// socket's send buffer (212,992 bytes by default), and takes at most
-// UIO_MAXIOV (1024) iovecs.
+// socket's send buffer less 32 bytes, and takes at most UIO_MAXIOV (1024)
+// iovecs. defaultBatchBytes fits the default send buffer (212,992 bytes); a
+// queue that says its limit (SendLimit) gets batches up to maxBatchBytes
+// within it. Larger batches mean fewer sendmsg calls per packet: with
+// super-packets of 60 KB, the default limit sends about three per call.
 const (
-	maxBatchBytes    = 160 << 10
-	maxBatchVerdicts = 64
+	defaultBatchBytes = 160 << 10
+	maxBatchBytes     = 1 << 20
+	maxBatchVerdicts  = 64
 )
+
+// batchBytes is the batch size limit for q: what its SendLimit allows, up to
+// maxBatchBytes, or defaultBatchBytes if it says none. (A verdict alone in a
+// batch is sent whatever its size.)
+func batchBytes(q Queue) int {
+	l, ok := q.(interface{ SendLimit() int })
+	if !ok || l.SendLimit() <= 0 {
+		return defaultBatchBytes
+	}
+	return min(l.SendLimit(), maxBatchBytes)
+}
 
 var zeroPad [4]byte
 
@@ -73,6 +88,8 @@ type batch struct {
 	iov   [][]byte // headers, payloads and padding, in order
 	n     int      // verdicts in the batch
 	bytes int
+	// maxBytes bounds bytes (see batchBytes).
+	maxBytes int
 	// recycle, when set, gives each packet of the batch back to the
 	// queue's engine once the batch is sent (engine.Engine.Recycle), so
 	// that the engine reuses its buffer; pkts are those packets.
@@ -92,13 +109,13 @@ func recycler(eng Engine) func([]byte) {
 // takes each packet back once the batch is sent.
 func newBatch(q Queue, qnum uint16, recycle func([]byte)) *batch {
 	return &batch{q: q, qnum: qnum, hdrs: make([]byte, 0, maxBatchVerdicts*maxVerdictHdr),
-		iov: make([][]byte, 0, 3*maxBatchVerdicts), recycle: recycle}
+		iov: make([][]byte, 0, 3*maxBatchVerdicts), recycle: recycle, maxBytes: batchBytes(q)}
 }
 
 // full reports whether a verdict carrying pkt (nil for none) must wait for
 // the next batch.
 func (b *batch) full(pkt []byte) bool {
-	return b.n > 0 && (b.n >= maxBatchVerdicts || b.bytes+maxVerdictHdr+len(pkt)+3 > maxBatchBytes)
+	return b.n > 0 && (b.n >= maxBatchVerdicts || b.bytes+maxVerdictHdr+len(pkt)+3 > b.maxBytes)
 }
 
 // add appends a verdict; pkt (nil for none) is referenced, not copied, and

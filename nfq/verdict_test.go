@@ -66,7 +66,7 @@ func TestBatchBounds(t *testing.T) {
 	for !b.full(big) {
 		b.add(1, nfqueue.NfAccept, big)
 	}
-	if b.bytes > maxBatchBytes || b.n > maxBatchVerdicts || len(b.iov) > 1024 {
+	if b.bytes > defaultBatchBytes || b.n > maxBatchVerdicts || len(b.iov) > 1024 {
 		t.Errorf("batch of %d verdicts, %d bytes, %d iovecs", b.n, b.bytes, len(b.iov))
 	}
 	b.reset()
@@ -79,6 +79,37 @@ func TestBatchBounds(t *testing.T) {
 }
 
 const engineMaxPacketForTest = 65531
+
+// limitQueue is a Queue that states its datagram limit.
+type limitQueue struct {
+	discardQueue
+	limit int
+}
+
+func (q limitQueue) SendLimit() int { return q.limit }
+
+// TestBatchSendLimit: a queue's SendLimit sets the batch size, up to
+// maxBatchBytes; without one, or with none known, the default holds.
+func TestBatchSendLimit(t *testing.T) {
+	for _, tt := range []struct {
+		q    Queue
+		want int
+	}{
+		{discardQueue{}, defaultBatchBytes},
+		{limitQueue{limit: 0}, defaultBatchBytes},
+		{limitQueue{limit: 300 << 10}, 300 << 10},
+		{limitQueue{limit: 8 << 20}, maxBatchBytes},
+	} {
+		b := newBatch(tt.q, 7463, nil)
+		big := make([]byte, engineMaxPacketForTest)
+		for !b.full(big) {
+			b.add(1, nfqueue.NfAccept, big)
+		}
+		if b.bytes > tt.want || b.bytes+maxVerdictHdr+len(big)+3 <= tt.want && b.n < maxBatchVerdicts {
+			t.Errorf("%T limit %d: full at %d bytes (%d verdicts), want the most that fits %d", tt.q, batchBytes(tt.q), b.bytes, b.n, tt.want)
+		}
+	}
+}
 
 // FuzzBatchWire: any sequence of verdicts (ids, verdicts, payload lengths
 // from the input) round-trips through the wire format.
