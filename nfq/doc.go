@@ -15,9 +15,10 @@
 // buffers it reuses, parses the NFQUEUE messages in place, works out the
 // direction from the netfilter hook (NF_INET_LOCAL_OUT is engine.Outbound,
 // NF_INET_LOCAL_IN is engine.Inbound), runs the engine on the segment where
-// it lies in the receive buffer, and batches the verdicts, which it sends in
-// one sendmsg per receive batch with the packet bytes passed by iovec. There
-// is no hand-off between goroutines and no copy of the segment.
+// it lies in the receive buffer, and batches the verdicts, which it sends
+// with the packet bytes passed by iovec, in as few sendmsg calls per receive
+// batch as the socket's send buffer allows (raised to take batches of up to
+// 1 MiB). There is no hand-off between goroutines and no copy of the segment.
 //
 // The rules pick a packet's queue from a hash of its addresses and ports that
 // is the same in both directions (nftables' symhash, see rules.QueueMap; the
