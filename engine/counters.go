@@ -205,13 +205,16 @@ type Counters struct {
 	// LivenessProbes counts rekeys started to probe an idle flow (RFC
 	// 8548 §3.9); they are counted in Rekeys too.
 	LivenessProbes uint64
-	// FramesShrunk counts flows whose frames went from a whole segment
-	// to one MSS at the kernel's first retransmission (send.go,
+	// FramesShrunk counts the switches of a flow's frames from a whole
+	// segment to one MSS at a retransmission by the kernel (send.go,
 	// shrinkFrames).
 	FramesShrunk uint64
-	Retransmits  uint64 // engine-made segments sent again (Init, rekey frames)
-	Redelivered  uint64 // plaintext re-delivered to the local stack
-	OOOPruned    uint64 // out-of-order wire bytes discarded to make room under the memory budget
+	// FramesGrown counts the switches back to frames as large as the
+	// segment, after growBackBytes acknowledged without a retransmission.
+	FramesGrown uint64
+	Retransmits uint64 // engine-made segments sent again (Init, rekey frames)
+	Redelivered uint64 // plaintext re-delivered to the local stack
+	OOOPruned   uint64 // out-of-order wire bytes discarded to make room under the memory budget
 
 	Drops     [NumDropReasons]uint64
 	Aborts    [NumAbortReasons]uint64
@@ -243,6 +246,7 @@ func (c *Counters) Each(fn func(name string, v uint64)) {
 	fn("rekeys", c.Rekeys)
 	fn("liveness_probes", c.LivenessProbes)
 	fn("frames_shrunk", c.FramesShrunk)
+	fn("frames_grown", c.FramesGrown)
 	fn("retransmits", c.Retransmits)
 	fn("redelivered", c.Redelivered)
 	fn("ooo_pruned_bytes", c.OOOPruned)

@@ -59,3 +59,62 @@ func TestFrameSizeShrinksAtRetransmission(t *testing.T) {
 		t.Errorf("frames_shrunk %d, want 1 per flow", c.FramesShrunk)
 	}
 }
+
+// TestFrameSizeGrowsBack: after a retransmission, frames stay at one MSS
+// until the peer acknowledges growBackBytes more without another
+// retransmission; then a segment is one frame again (FramesGrown), and a
+// later retransmission shrinks them once more.
+func TestFrameSizeGrowsBack(t *testing.T) {
+	cfg := Config{MaxFlowBuffer: 64 << 20}
+	s := newScript(t, cfg, cfg)
+	s.handshake()
+	p, ack := cISN.Add(1), sISN.Add(1)
+	const size = 60000
+	send := func(payload []byte) uint64 {
+		t.Helper()
+		before := s.a.Counters().FramesOut
+		r := s.outA(s.cliSeg(p, ack, packet.FlagACK|packet.FlagPSH, ackOpts, payload))
+		want(t, r, Replace)
+		recycle(s.a, r)
+		p = p.Add(seq.Size(len(payload)))
+		return s.a.Counters().FramesOut - before
+	}
+	resend := func(payload []byte) {
+		t.Helper()
+		recycle(s.a, s.outA(s.cliSeg(p.Add(-seq.Size(len(payload))), ack, packet.FlagACK|packet.FlagPSH, ackOpts, payload)))
+	}
+	seg := pattern(size, 3)
+	if n := send(seg); n != 1 {
+		t.Fatalf("clean path: %d frames for one segment, want 1", n)
+	}
+	resend(seg) // not acknowledged yet: a retransmission
+	if c := s.a.Counters(); c.FramesShrunk != 1 {
+		t.Fatalf("frames_shrunk %d after a retransmission, want 1", c.FramesShrunk)
+	}
+	// Acknowledged data short of growBackBytes: frames stay small.
+	sent := 0
+	for sent+size < growBackBytes {
+		if n := send(seg); n < 2 {
+			t.Fatalf("after %d bytes acknowledged since the retransmission: %d frame(s) for %d bytes, want one per MSS", sent, n, size)
+		}
+		s.ackAll()
+		sent += size
+	}
+	// The acknowledgment that completes growBackBytes: large frames again.
+	send(seg)
+	s.ackAll()
+	if n := send(seg); n != 1 {
+		t.Fatalf("after %d bytes acknowledged without a retransmission: %d frames for one segment, want 1", sent+2*size, n)
+	}
+	if c := s.a.Counters(); c.FramesGrown != 1 {
+		t.Errorf("frames_grown %d, want 1", c.FramesGrown)
+	}
+	// A new retransmission shrinks them again.
+	resend(seg)
+	if n := send(seg); n < 2 {
+		t.Errorf("after a second retransmission: %d frame(s) for one segment, want one per MSS", n)
+	}
+	if c := s.a.Counters(); c.FramesShrunk != 2 {
+		t.Errorf("frames_shrunk %d, want 2", c.FramesShrunk)
+	}
+}

@@ -161,10 +161,14 @@ func (e *Engine) frameOut(f *flow, s *seg, h *hdr, now time.Time) ([]byte, DropR
 		h.seq = seqAt(f.local.isn, sh.cPoint(off))
 		return nil, DropNone
 	}
-	if s0 < sh.pNext && e0 > sh.pAcked && sh.shrinkFrames() {
+	if s0 < sh.pNext && e0 > sh.pAcked {
 		// The kernel resends bytes it framed before: the path loses
-		// segments, so frames are one segment from now on.
-		e.ctr.FramesShrunk++
+		// segments, so frames are one segment for a while.
+		if sh.shrinkFrames() {
+			e.ctr.FramesShrunk++
+		}
+	} else if e0 > sh.pNext && sh.growFrames() {
+		e.ctr.FramesGrown++
 	}
 	if s0 < sh.pAcked {
 		if e0 < sh.pAcked {

@@ -74,11 +74,14 @@ type sendHalf struct {
 	finAcked bool // the peer acknowledged the wire FIN
 
 	// chunk is the largest data per frame made from one segment: a whole
-	// segment (up to maxFrameData) until the kernel first retransmits,
-	// then mss for the rest of the connection (see shrinkFrames).
+	// segment (up to maxFrameData) until the kernel retransmits, then mss
+	// until growBackBytes more are acknowledged without another
+	// retransmission (see shrinkFrames, growFrames).
 	chunk int
 	mss   int
-	seal  sealFunc // nil until keys exist
+	// retransmitAt is pNext at the kernel's latest retransmission.
+	retransmitAt uint64
+	seal         sealFunc // nil until keys exist
 
 	frameCount uint64 // frames made, for Snapshot
 	bytesOut   uint64 // plaintext bytes framed
@@ -107,13 +110,34 @@ func (h *sendHalf) init(isn seq.Value, msg []byte, mss int) {
 // the frame it belongs to until the retransmission arrives, so the
 // receiving stack cannot acknowledge (or SACK) the segments after it; with
 // one frame per segment each segment that arrives is delivered at once.
-// The first retransmission by the kernel is taken as the sign of a lossy
-// path (docs/performance.md, "Frame size").
+// A retransmission by the kernel is taken as the sign of a lossy path
+// (docs/performance.md, "Frame size"), until growFrames says otherwise.
 func (h *sendHalf) shrinkFrames() bool {
+	h.retransmitAt = h.pNext
 	if h.mss <= 0 || h.chunk == h.mss {
 		return false
 	}
 	h.chunk = h.mss
+	return true
+}
+
+// growBackBytes is how much data the peer must acknowledge after the
+// kernel's latest retransmission before frames are as large as the segment
+// again. A lossy path retransmits far more often (1 % loss: every 150 KB or
+// so), so its frames stay at one segment; a lone retransmission (a tail-loss
+// probe, or a timeout fired by a queueing spike, with nothing lost) costs a
+// flow's frames their size for this many bytes, not for the rest of the
+// connection.
+const growBackBytes = 4 << 20
+
+// growFrames makes frames as large as the segment again once growBackBytes
+// were acknowledged since the latest retransmission, and reports whether
+// that is a change.
+func (h *sendHalf) growFrames() bool {
+	if h.chunk == maxFrameData || h.pAcked < h.retransmitAt+growBackBytes {
+		return false
+	}
+	h.chunk = maxFrameData
 	return true
 }
 

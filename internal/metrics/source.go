@@ -78,6 +78,7 @@ func AddCounters(dst, src *engine.Counters) {
 	dst.Rekeys += src.Rekeys
 	dst.LivenessProbes += src.LivenessProbes
 	dst.FramesShrunk += src.FramesShrunk
+	dst.FramesGrown += src.FramesGrown
 	dst.Retransmits += src.Retransmits
 	dst.Redelivered += src.Redelivered
 	dst.OOOPruned += src.OOOPruned
