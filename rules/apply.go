@@ -146,6 +146,20 @@ func Remove(conn *nftables.Conn) error {
 	return nil
 }
 
+// probe sends, in one batch, a throwaway table with a regular (unhooked)
+// chain holding one rule of e, and the table's deletion: the batch either
+// fails as a whole or leaves nothing behind, and no packet ever sees it. The
+// error is the kernel's answer to the rule.
+func probe(conn *nftables.Conn, e expr.Any) error {
+	t := &nftables.Table{Name: probeTableName, Family: nftables.TableFamilyINet}
+	deleteIfExists(conn, t)
+	conn.AddTable(t)
+	ch := conn.AddChain(&nftables.Chain{Name: "probe", Table: t})
+	conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{e}})
+	conn.DelTable(t)
+	return conn.Flush()
+}
+
 // DetectQueue finds out whether the kernel has the native queue expression. In
 // one batch it adds a throwaway table with a regular (unhooked) chain holding a
 // native queue rule, and deletes the table again; the batch either fails as a
@@ -159,15 +173,7 @@ func DetectQueue(conn *nftables.Conn, log *slog.Logger) (QueueKind, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &nftables.Table{Name: probeTableName, Family: nftables.TableFamilyINet}
-	deleteIfExists(conn, t)
-	conn.AddTable(t)
-	ch := conn.AddChain(&nftables.Chain{Name: "probe", Table: t})
-	conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		&expr.Queue{Num: 0, Total: 1, Flag: expr.QueueFlagBypass},
-	}})
-	conn.DelTable(t)
-	err := conn.Flush()
+	err := probe(conn, &expr.Queue{Num: 0, Total: 1, Flag: expr.QueueFlagBypass})
 	switch {
 	case err == nil:
 		log.Info("nftables queue expression available", "queue", QueueNative)

@@ -139,24 +139,15 @@ func (m QueueMap) elements() []nftables.SetElement {
 }
 
 // DetectFlowHash finds out whether the kernel has the nftables hash
-// expression (nft_hash), which flow balancing needs, the way DetectQueue
-// probes the queue expression: a throwaway table with an unhooked chain,
-// added and deleted in one batch. It returns false when the kernel refuses
+// expression (nft_hash), which flow balancing needs, with the same probe as
+// DetectQueue (a throwaway table added and deleted in one batch). It returns false when the kernel refuses
 // the expression as unknown or unsupported, and an error for any other
 // failure. The answer is logged to log (nil means discard).
 func DetectFlowHash(conn *nftables.Conn, log *slog.Logger) (bool, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &nftables.Table{Name: probeTableName, Family: nftables.TableFamilyINet}
-	deleteIfExists(conn, t)
-	conn.AddTable(t)
-	ch := conn.AddChain(&nftables.Chain{Name: "probe", Table: t})
-	conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		&expr.Hash{Type: expr.HashTypeSym, DestRegister: 1, Modulus: 2},
-	}})
-	conn.DelTable(t)
-	err := conn.Flush()
+	err := probe(conn, &expr.Hash{Type: expr.HashTypeSym, DestRegister: 1, Modulus: 2})
 	switch {
 	case err == nil:
 		return true, nil
