@@ -105,6 +105,11 @@ type Status struct {
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	// Queues lists the NFQUEUE numbers the daemon reads.
 	Queues []uint16 `json:"queues"`
+	// Balance says how the rules spread connections over the queues:
+	// "flow" (a hash of addresses and ports: connections between two hosts
+	// use every queue), "address" (the address pair alone, on kernels
+	// without nftables' hash: they share one queue), or "none" (one queue).
+	Balance string `json:"balance,omitempty"`
 	// Rules is the number of policy rules installed.
 	Rules int `json:"rules"`
 	// Connections is the number of tracked connections.

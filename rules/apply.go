@@ -202,6 +202,9 @@ type Manager struct {
 	// needs; hashKnown is false until it was probed (on the first Apply
 	// that needs it).
 	hash, hashKnown bool
+	// balance is how the rules in force spread packets over the queues
+	// (see Balance).
+	balance string
 	// applied: the table was replaced by this Manager and is kept since,
 	// so later Applies update it in place (keeping the guard sets).
 	applied bool
@@ -256,6 +259,7 @@ func (m *Manager) Apply(cfg Config, policies []Policy) error {
 		return err
 	}
 	m.applied = true
+	m.balance = cfg.balance()
 	m.log.Info("nftables rules applied", "table", "inet "+TableName, "policies", len(policies),
 		"queue", m.queue, "queue_num", cfg.QueueNum, "queue_count", cfg.queueCount(), "balance", cfg.balance())
 	return nil
@@ -272,6 +276,16 @@ func (m *Manager) Remove() error {
 	m.applied = false
 	m.log.Info("nftables rules removed", "table", "inet "+TableName)
 	return nil
+}
+
+// Balance says how the rules in force spread packets over the queues: "flow"
+// (the symmetric flow hash), "address" (the NFQUEUE target's address-pair
+// hash: all connections between two hosts on one queue), "cpu" (CPU fanout),
+// "none" (one queue), or "" before the first Apply.
+func (m *Manager) Balance() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.balance
 }
 
 // QueueKind returns the detected queue mechanism, or 0 before the first Apply.

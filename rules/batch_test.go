@@ -458,6 +458,9 @@ func TestManagerFlowHash(t *testing.T) {
 			if !strings.Contains(logs.String(), wantBalance) {
 				t.Errorf("log does not say %s: %q", wantBalance, logs.String())
 			}
+			if got := "balance=" + m.Balance(); got != wantBalance {
+				t.Errorf("Balance() = %q, want %q", got, wantBalance)
+			}
 		})
 	}
 }

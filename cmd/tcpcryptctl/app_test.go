@@ -33,7 +33,7 @@ func exec(t *testing.T, args ...string) (string, string, int) {
 func newBackend() *ctltest.Backend {
 	return &ctltest.Backend{
 		StatusValue: ctl.Status{
-			Version: "0.9.0", UptimeSeconds: 3725.4, Queues: []uint16{0, 1, 2},
+			Version: "0.9.0", UptimeSeconds: 3725.4, Queues: []uint16{0, 1, 2}, Balance: "flow",
 			Counters:     map[string]uint64{"fallback_no_eno": 3, "aborted_bad_tag": 1},
 			StartupCheck: ctl.Check{Result: "failed", Detail: "raw socket: permission denied"},
 		},
@@ -134,7 +134,7 @@ func TestStatus(t *testing.T) {
 	out, errOut, code := exec(t, "-u", path, "status")
 	want := `version:        0.9.0
 uptime:         1h2m5s
-queues:         0,1,2
+queues:         0,1,2 (connections spread by flow)
 rules:          2
 connections:    2
 fail-open:      no (covered traffic is dropped while the daemon is down)

@@ -190,7 +190,14 @@ func writeStatus(w io.Writer, st ctl.Status, all bool) error {
 	}
 	fmt.Fprintf(tw, "version:\t%s\n", st.Version)
 	fmt.Fprintf(tw, "uptime:\t%s\n", time.Duration(st.UptimeSeconds*float64(time.Second)).Round(time.Second))
-	fmt.Fprintf(tw, "queues:\t%s\n", strings.Join(queues, ","))
+	q := strings.Join(queues, ",")
+	switch st.Balance {
+	case "flow":
+		q += " (connections spread by flow)"
+	case "address":
+		q += " (connections spread by address pair: no nftables hash in this kernel)"
+	}
+	fmt.Fprintf(tw, "queues:\t%s\n", q)
 	fmt.Fprintf(tw, "rules:\t%d\n", st.Rules)
 	fmt.Fprintf(tw, "connections:\t%d\n", st.Connections)
 	fmt.Fprintf(tw, "fail-open:\t%s\n", failOpen)

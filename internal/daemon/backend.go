@@ -83,11 +83,17 @@ func (b backend) Status(ctx context.Context) (ctl.Status, error) {
 	d.mu.Lock()
 	cfg := d.cfg
 	nrules := len(d.cfg.Rules) + len(d.stateRules)
+	table := d.table
 	d.mu.Unlock()
+	balance := ""
+	if table != nil {
+		balance = table.Balance()
+	}
 	return ctl.Status{
 		Version:       cfg.Version,
 		UptimeSeconds: time.Since(d.start).Seconds(),
 		Queues:        cfg.queues(),
+		Balance:       balance,
 		Rules:         nrules,
 		Connections:   flows,
 		Counters:      counters,

@@ -59,6 +59,8 @@ func (f *fakeTable) Apply(_ rules.Config, ps []rules.Policy) error {
 
 func (f *fakeTable) Remove() error { f.removed++; return nil }
 
+func (f *fakeTable) Balance() string { return "flow" }
+
 func testDaemon(t *testing.T, nEngines int) (*Daemon, *fakeEngines, *fakeTable) {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -137,7 +139,7 @@ func TestBackendConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Version != "test" || st.Connections != 1 || st.Rules != 1 || !st.FailOpen ||
-		!cmp.Equal(st.Queues, []uint16{100, 101}) {
+		!cmp.Equal(st.Queues, []uint16{100, 101}) || st.Balance != "flow" {
 		t.Errorf("Status = %+v", st)
 	}
 	if st.Counters["engine_packets_out"] != 1 || st.Counters["engine_flows_tracked"] != 1 ||

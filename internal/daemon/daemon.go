@@ -53,6 +53,7 @@ type Options struct {
 type ruleTable interface {
 	Apply(cfg rules.Config, policies []rules.Policy) error
 	Remove() error
+	Balance() string
 }
 
 // Daemon is one running instance. It is made and driven by Run; its

@@ -490,6 +490,10 @@ func TestIntegrationStartupCheckLeavesNoFlows(t *testing.T) {
 	if st.StartupCheck.Result != "passed" {
 		t.Fatalf("start-up check %q: %s", st.StartupCheck.Result, st.StartupCheck.Detail)
 	}
+	// This kernel has nftables' hash: several queues are balanced by flow.
+	if wantBalance := map[bool]string{false: "none", true: "flow"}[len(st.Queues) > 1]; st.Balance != wantBalance {
+		t.Errorf("status balance %q with queues %v, want %q", st.Balance, st.Queues, wantBalance)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
 	conns, err := p.client().Netstat(ctx)
