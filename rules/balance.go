@@ -118,11 +118,15 @@ func queueMaps(kind QueueKind, cfg Config) []QueueMap {
 // nftMap is the kernel object of m in table t.
 func (m QueueMap) nftMap(t *nftables.Table) *nftables.Set {
 	return &nftables.Set{
-		Table:    t,
-		Name:     m.Name,
-		IsMap:    true,
-		KeyType:  nftables.TypeMark, // 4 bytes in host order, like the hash result; nft prints them as such
-		DataType: nftables.TypeVerdict,
+		Table:   t,
+		Name:    m.Name,
+		IsMap:   true,
+		KeyType: nftables.TypeMark, // 4 bytes in host order, like the hash result
+		// Tells nft the keys are in host order, so that it lists them as
+		// 0x00000000, 0x00000001...
+		KeyByteOrder: binaryutil.NativeEndian,
+		DataType:     nftables.TypeVerdict,
+		Comment:      "flow hash -> the chain of one queue",
 	}
 }
 
