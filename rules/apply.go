@@ -33,15 +33,17 @@ func deleteIfExists(conn *nftables.Conn, t *nftables.Table) {
 // Replace replaces the daemon's table with rs in one atomic batch: delete the
 // table if it exists (a stale copy from an earlier run included), then add the
 // table, its empty guard sets, its queue maps with their chains, its base
-// chains and their rules. On error nothing has changed. Other tables are never touched.
+// chains and their rules. On error nothing has changed. Other tables are
+// never touched.
 func (rs *Ruleset) Replace(conn *nftables.Conn) error {
 	return rs.send(conn, true)
 }
 
 // Apply updates the daemon's table to rs in one atomic batch, keeping the
 // guard sets and their elements: the table and the sets are added if missing,
-// each chain and queue map is flushed and refilled. Protected flows stay protected across
-// the change (DESIGN.md invariant 11). On error nothing has changed.
+// each chain and queue map is flushed and refilled. Protected flows stay
+// protected across the change (DESIGN.md invariant 11). On error nothing has
+// changed.
 func (rs *Ruleset) Apply(conn *nftables.Conn) error {
 	return rs.send(conn, false)
 }
@@ -60,8 +62,9 @@ func (rs *Ruleset) send(conn *nftables.Conn, replace bool) error {
 		}
 		ids[s.Name] = s.ID
 	}
-	// The queue chains come before the maps that jump to them, and the maps
-	// before the base-chain rules that look them up.
+	// The queue chains come before the maps that jump to them, the maps
+	// before the select chains that look them up, and those before the
+	// base-chain rules that jump to them.
 	for _, m := range rs.Maps {
 		for _, c := range m.Chains {
 			addRules(conn, t, conn.AddChain(&nftables.Chain{Name: c.Name, Table: t}), c.Rules, ids, replace)
@@ -77,6 +80,7 @@ func (rs *Ruleset) send(conn *nftables.Conn, replace bool) error {
 			return fmt.Errorf("rules: apply table inet %s: map %s: %w", TableName, s.Name, err)
 		}
 		ids[s.Name] = s.ID
+		addRules(conn, t, conn.AddChain(&nftables.Chain{Name: m.Select.Name, Table: t}), m.Select.Rules, ids, replace)
 	}
 	accept := nftables.ChainPolicyAccept
 	for _, c := range rs.Chains {

@@ -22,7 +22,11 @@ import (
 // and both ports, ordered so that the two directions give the same value)
 // modulo the queue count, and look the result up in a verdict map that jumps
 // to one small chain per queue, which queues to that one queue. So many
-// connections between the same two hosts spread over all queues.
+// connections between the same two hosts spread over all queues. A queueing
+// rule jumps to a select chain that holds the hash and the lookup followed by
+// a drop: the map has an entry for every value the hash can take, but should
+// a lookup ever miss, the packet is dropped rather than falling through to
+// the rules below, which might let it pass untouched.
 //
 // The NFQUEUE target's own balancing (Config.AddressHash, and the fallback
 // for kernels without nft_hash) hashes only the address pair: it is symmetric
@@ -32,6 +36,10 @@ const (
 	// without the bypass flag; QueueMapBypassName the one with it.
 	QueueMapName       = "queues"
 	QueueMapBypassName = "queues-bypass"
+	// selectChainName is the chain a queueing rule without the bypass
+	// flag jumps to; selectBypassChainName the one for rules with it.
+	selectChainName       = "queue-select"
+	selectBypassChainName = "queue-select-bypass"
 )
 
 // QueueMap is a verdict map from the flow hash (0..QueueCount-1) to the chain
@@ -40,6 +48,9 @@ type QueueMap struct {
 	Name   string  // QueueMapName or QueueMapBypassName
 	Bypass bool    // whether its chains queue with the bypass flag
 	Chains []Chain // regular chains, one per queue in order: chain i queues to QueueNum+i
+	// Select is the regular chain the queueing rules jump to: the hash and
+	// the lookup in this map, then a drop for a lookup that misses.
+	Select Chain
 }
 
 // flowBalanced reports whether cfg spreads packets over its queues by the
@@ -71,20 +82,17 @@ func queueChainName(n uint16, bypass bool) string {
 }
 
 // queueVerdict returns the expressions ending a queueing rule: the queue
-// expression itself, or with flow balancing the hash and the verdict-map
-// lookup that jumps to the chain of one queue.
+// expression itself, or with flow balancing a jump to the select chain of
+// its bypass flag.
 func queueVerdict(kind QueueKind, cfg Config, bypass bool) []expr.Any {
 	if !cfg.flowBalanced() {
 		return []expr.Any{queueExpr(kind, cfg, bypass)}
 	}
-	name := QueueMapName
+	chain := selectChainName
 	if bypass {
-		name = QueueMapBypassName
+		chain = selectBypassChainName
 	}
-	return []expr.Any{
-		&expr.Hash{Type: expr.HashTypeSym, DestRegister: 1, Modulus: uint32(cfg.queueCount())},
-		&expr.Lookup{SourceRegister: 1, SetName: name, DestRegister: 0, IsDestRegSet: true},
-	}
+	return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}}
 }
 
 // queueMaps returns the two verdict maps and their chains for a
@@ -95,10 +103,20 @@ func queueMaps(kind QueueKind, cfg Config) []QueueMap {
 	}
 	var maps []QueueMap
 	for _, bypass := range []bool{false, true} {
-		m := QueueMap{Name: QueueMapName, Bypass: bypass}
+		m := QueueMap{Name: QueueMapName, Bypass: bypass, Select: Chain{Name: selectChainName}}
 		if bypass {
-			m.Name = QueueMapBypassName
+			m.Name, m.Select.Name = QueueMapBypassName, selectBypassChainName
 		}
+		m.Select.Rules = []Rule{{
+			Comment: "queue by flow: " + queueComment(cfg, bypass),
+			Exprs: []expr.Any{
+				&expr.Hash{Type: expr.HashTypeSym, DestRegister: 1, Modulus: uint32(cfg.queueCount())},
+				&expr.Lookup{SourceRegister: 1, SetName: m.Name, DestRegister: 0, IsDestRegSet: true},
+			},
+		}, {
+			Comment: "no queue for this hash: never let it pass",
+			Exprs:   []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}},
+		}}
 		for i := range cfg.queueCount() {
 			one := cfg
 			one.QueueNum, one.QueueCount = cfg.QueueNum+i, 1

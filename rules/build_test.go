@@ -259,11 +259,11 @@ func TestBuildComments(t *testing.T) {
 }
 
 // TestBuildFlowBalance checks the queue choice with several queues: by
-// default every queueing rule, the guard rules included, ends in the
-// symmetric flow hash modulo the queue count and a lookup in the map of its
-// bypass flag, whose entry i jumps to a chain queueing to QueueNum+i alone;
-// with AddressHash the rules keep the NFQUEUE target over the whole range and
-// there are no maps.
+// default every queueing rule, the guard rules included, jumps to the select
+// chain of its bypass flag, which takes the symmetric flow hash modulo the
+// queue count, looks it up in its map and drops what the lookup misses; map
+// entry i jumps to a chain queueing to QueueNum+i alone. With AddressHash the
+// rules keep the NFQUEUE target over the whole range and there are no maps.
 func TestBuildFlowBalance(t *testing.T) {
 	policies := []Policy{{Port: 443, Side: SideBoth}, {Port: 25, Side: SideLocal, Mode: ModeRequired}}
 	cfg := DefaultConfig()
@@ -275,24 +275,21 @@ func TestBuildFlowBalance(t *testing.T) {
 	queueing := 0
 	for _, c := range rs.Chains {
 		for _, r := range c.Rules {
-			n := len(r.Exprs)
-			if _, ok := r.Exprs[n-1].(*expr.Verdict); ok {
-				continue // the mark rules and excludes accept
-			}
-			queueing++
-			h, ok1 := r.Exprs[n-2].(*expr.Hash)
-			l, ok2 := r.Exprs[n-1].(*expr.Lookup)
-			if !ok1 || !ok2 || h.Type != expr.HashTypeSym || h.Modulus != 3 || h.Offset != 0 ||
-				!l.IsDestRegSet || l.SourceRegister != h.DestRegister {
-				t.Errorf("%s: rule %q does not end in symhash mod 3 and a verdict-map lookup: %#v %#v", c.Name, r.Comment, r.Exprs[n-2], r.Exprs[n-1])
+			v, ok := r.Exprs[len(r.Exprs)-1].(*expr.Verdict)
+			if !ok {
+				t.Errorf("%s: rule %q ends in %T", c.Name, r.Comment, r.Exprs[len(r.Exprs)-1])
 				continue
 			}
-			want := QueueMapName
-			if strings.HasSuffix(r.Comment, " bypass") {
-				want = QueueMapBypassName
+			if v.Kind == expr.VerdictAccept {
+				continue // the mark rules and excludes
 			}
-			if l.SetName != want {
-				t.Errorf("%s: rule %q looks up %s, want %s", c.Name, r.Comment, l.SetName, want)
+			queueing++
+			want := selectChainName
+			if strings.HasSuffix(r.Comment, " bypass") {
+				want = selectBypassChainName
+			}
+			if v.Kind != expr.VerdictJump || v.Chain != want {
+				t.Errorf("%s: rule %q: verdict %+v, want a jump to %s", c.Name, r.Comment, v, want)
 			}
 		}
 	}
@@ -306,6 +303,18 @@ func TestBuildFlowBalance(t *testing.T) {
 	for _, m := range rs.Maps {
 		if m.Bypass != (m.Name == QueueMapBypassName) || len(m.Chains) != 3 {
 			t.Errorf("map %s: bypass %v, %d chains", m.Name, m.Bypass, len(m.Chains))
+		}
+		sel := m.Select.Rules
+		wantSel := map[bool]string{false: selectChainName, true: selectBypassChainName}[m.Bypass]
+		if m.Select.Name != wantSel || len(sel) != 2 || len(sel[0].Exprs) != 2 || len(sel[1].Exprs) != 1 {
+			t.Fatalf("map %s: select chain %s with %+v", m.Name, m.Select.Name, sel)
+		}
+		h, ok1 := sel[0].Exprs[0].(*expr.Hash)
+		l, ok2 := sel[0].Exprs[1].(*expr.Lookup)
+		d, ok3 := sel[1].Exprs[0].(*expr.Verdict)
+		if !ok1 || !ok2 || !ok3 || h.Type != expr.HashTypeSym || h.Modulus != 3 || h.Offset != 0 ||
+			!l.IsDestRegSet || l.SourceRegister != h.DestRegister || l.SetName != m.Name || d.Kind != expr.VerdictDrop {
+			t.Errorf("map %s: select chain %s is not symhash mod 3, a lookup in the map, then drop: %#v", m.Name, m.Select.Name, sel)
 		}
 		for i, el := range m.elements() {
 			if binaryutil.NativeEndian.Uint32(el.Key) != uint32(i) || el.VerdictData.Kind != expr.VerdictJump || el.VerdictData.Chain != m.Chains[i].Name {

@@ -6,9 +6,9 @@
 // netlink batch (delete-if-exists, add table, chains and rules), and removed on
 // exit the same way; the ruleset is never flushed.
 //
-// The table holds two guard sets (see GuardSet4), with several queues two
-// verdict maps and one regular chain per queue and bypass flag (below), and
-// two base chains:
+// The table holds two guard sets (see GuardSet4); with several queues, two
+// verdict maps, two select chains and one regular chain per queue and bypass
+// flag (below); and two base chains:
 //
 //   - "output" (hook output, priority raw = -300, OutputPriority). Outbound
 //     segments are queued before connection tracking (-200) looks at them, so
@@ -49,11 +49,11 @@
 // # Several queues
 //
 // With more than one queue (Config.QueueCount), a queueing rule does not end
-// in the queue expression itself but in nftables' symmetric flow hash modulo
-// the queue count and a lookup in a verdict map ("queues", or
-// "queues-bypass" for rules with the bypass flag) whose entry i jumps to a
-// regular chain holding the queue expression for queue QueueNum+i alone (see
-// QueueMap). Both directions of a connection reach the same queue, and so
+// in the queue expression itself but in a jump to a select chain, which takes
+// nftables' symmetric flow hash modulo the queue count, looks it up in a
+// verdict map ("queues", or "queues-bypass" for rules with the bypass flag)
+// whose entry i jumps to a regular chain holding the queue expression for
+// queue QueueNum+i alone, and drops what the lookup misses (see QueueMap). Both directions of a connection reach the same queue, and so
 // does a guarded flow, while connections between two hosts spread over all
 // queues. DetectFlowHash probes for the hash expression; without it, and with
 // Config.AddressHash, the queue expression balances by the address pair.

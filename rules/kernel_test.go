@@ -157,3 +157,42 @@ func dialIn(t *testing.T, ns *netns.NS, addr string, mark bool, markVal uint32) 
 	}
 	return nil
 }
+
+// TestKernelQueueMapMissDrops: with flow balancing, a packet whose hash had
+// no entry in the queue map is dropped by the select chain, not passed on to
+// the rules below (which would let it through untouched). The map is cut to
+// its first entry, so connections that hash to the second queue must time
+// out, while the others reach the first queue, which nobody reads, and pass
+// by the bypass flag.
+func TestKernelQueueMapMissDrops(t *testing.T) {
+	ns, conn := newNSConn(t)
+	cfg := DefaultConfig()
+	cfg.QueueNum, cfg.QueueCount = 100, 2
+	rs, err := Build(cfg, []Policy{{Port: 4433, Side: SideLocal}}, QueueCompat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs.Maps {
+		rs.Maps[i].Chains = rs.Maps[i].Chains[:1]
+	}
+	if err := rs.Replace(conn); err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	t.Cleanup(func() { _ = Remove(conn) })
+	passed, dropped := 0, 0
+	for range 16 {
+		err := dialIn(t, ns, "127.0.0.1:4433", false, 0)
+		var ne net.Error
+		switch {
+		case err == nil:
+			passed++
+		case errors.As(err, &ne) && ne.Timeout():
+			dropped++
+		default:
+			t.Fatalf("dial: %v", err)
+		}
+	}
+	if passed == 0 || dropped == 0 {
+		t.Errorf("%d connections passed and %d were dropped: want some of each (a hash without a map entry must drop)", passed, dropped)
+	}
+}
