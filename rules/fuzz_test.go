@@ -50,11 +50,15 @@ func FuzzPolicyJSON(f *testing.F) {
 	})
 }
 
-// FuzzBuild: Build never panics on arbitrary entries and configs, and what it
-// accepts has the documented shape: two chains, the mark rule first, one rule
-// per entry and side, a queue verdict exactly for non-exclude entries.
+// FuzzBuild: Build never panics, refuses only invalid input, and what it
+// builds has the mark, guard and policy rules in both chains, every queueing
+// rule ending in a queue expression (or, with flow balancing, a jump to the
+// select chain), and with several queues and no fanout two queue maps of one
+// chain per queue.
 func FuzzBuild(f *testing.F) {
 	f.Add(uint16(443), uint8(1), uint8(0), "", uint16(443), uint8(2), uint8(1), "2001:db8::/32", uint16(7463), uint16(1), false, uint32(0x7463), true)
+	f.Add(uint16(443), uint8(3), uint8(1), "", uint16(22), uint8(1), uint8(3), "10.0.0.0/8", uint16(100), uint16(4), false, uint32(0x7463), false)
+	f.Add(uint16(8443), uint8(2), uint8(2), "", uint16(25), uint8(3), uint8(1), "", uint16(100), uint16(4), true, uint32(0x7463), false)
 	f.Fuzz(func(t *testing.T, p1 uint16, s1, m1 uint8, pfx1 string, p2 uint16, s2, m2 uint8, pfx2 string,
 		qnum, qcount uint16, fanout bool, mark uint32, native bool) {
 		mk := func(port uint16, s, m uint8, pfx string) Policy {
@@ -65,7 +69,7 @@ func FuzzBuild(f *testing.F) {
 			return p
 		}
 		policies := []Policy{mk(p1, s1, m1, pfx1), mk(p2, s2, m2, pfx2)}
-		cfg := Config{QueueNum: qnum, QueueCount: qcount, CPUFanout: fanout, Mark: mark,
+		cfg := Config{QueueNum: qnum, QueueCount: qcount, CPUFanout: fanout, Mark: mark, PeerMark: mark + 1,
 			Bypass: BypassPolicy{Opportunistic: true}}
 		kind := QueueCompat
 		if native {
@@ -73,41 +77,58 @@ func FuzzBuild(f *testing.F) {
 		}
 		rs, err := Build(cfg, policies, kind)
 		if err != nil {
-			return
-		}
-		wantRules := 1
-		queued := 0
-		for _, p := range policies {
-			n := 0
-			for _, s := range []Side{SideLocal, SideRemote} {
-				if p.Side&s != 0 {
-					n++
+			if cfg.Validate() == nil {
+				if _, nerr := Normalize(policies); nerr == nil {
+					t.Fatalf("Build refused a valid config and policies: %v", err)
 				}
 			}
-			wantRules += n
-			if p.Mode != ModeExclude {
-				queued += n
+			return
+		}
+		norm, _ := Normalize(policies)
+		sides, queued := 0, 2 // the two guard rules queue
+		for _, p := range norm {
+			for _, s := range []Side{SideLocal, SideRemote} {
+				if p.Side&s != 0 {
+					sides++
+					if p.Mode != ModeExclude {
+						queued++
+					}
+				}
 			}
 		}
 		if len(rs.Chains) != 2 {
 			t.Fatalf("%d chains", len(rs.Chains))
 		}
-		for _, c := range rs.Chains {
-			if len(c.Rules) != wantRules {
-				t.Fatalf("chain %s: %d rules, want %d", c.Name, len(c.Rules), wantRules)
+		flow := cfg.queueCount() > 1 && !fanout
+		if flow != (len(rs.Maps) == 2) {
+			t.Fatalf("%d queues, fanout %v: %d queue maps", cfg.queueCount(), fanout, len(rs.Maps))
+		}
+		for _, m := range rs.Maps {
+			if len(m.Chains) != int(cfg.queueCount()) {
+				t.Fatalf("map %s: %d chains for %d queues", m.Name, len(m.Chains), cfg.queueCount())
+			}
+		}
+		for ci, c := range rs.Chains {
+			marks := 2 - ci // output lets both marks through, input only the local one
+			if len(c.Rules) != marks+2+sides {
+				t.Fatalf("chain %s: %d rules, want %d", c.Name, len(c.Rules), marks+2+sides)
 			}
 			q := 0
 			for i, r := range c.Rules {
-				last := r.Exprs[len(r.Exprs)-1]
-				switch last.(type) {
+				switch last := r.Exprs[len(r.Exprs)-1].(type) {
 				case *expr.Queue, *expr.Target:
 					q++
-					if i == 0 {
-						t.Fatal("mark rule queues")
-					}
 				case *expr.Verdict:
+					if last.Kind == expr.VerdictJump {
+						q++
+					} else if last.Kind != expr.VerdictAccept {
+						t.Fatalf("rule %d: verdict %+v", i, last)
+					}
 				default:
 					t.Fatalf("rule %d ends with %T", i, last)
+				}
+				if i < marks && q > 0 {
+					t.Fatal("mark rule queues")
 				}
 			}
 			if q != queued {
