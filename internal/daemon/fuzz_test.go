@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/tcpcryptd/tcpcrypt/rules"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func FuzzParseRule(f *testing.F) {
@@ -64,8 +67,18 @@ func FuzzParseState(f *testing.F) {
 			}
 			return
 		}
-		if _, err := rules.Normalize(ps); err != nil {
-			t.Fatalf("accepted rules do not normalize: %v", err)
+		// What was accepted is written back as SaveState writes it and
+		// reads back as the same rules.
+		out, err := json.Marshal(stateFile{Version: stateVersion, Rules: ps})
+		if err != nil {
+			t.Fatalf("accepted rules do not encode: %v", err)
+		}
+		again, err := parseState("f", out)
+		if err != nil {
+			t.Fatalf("the rules written back do not parse: %v\n%s", err, out)
+		}
+		if diff := cmp.Diff(ps, again, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+			t.Fatalf("round trip (-accepted +written back):\n%s", diff)
 		}
 	})
 }

@@ -50,7 +50,11 @@ func TestDiagMsgRejects(t *testing.T) {
 }
 
 func FuzzDiagMsg(f *testing.F) {
-	f.Add(make([]byte, diagMsgLen))
+	for _, fam := range []byte{afInet, afInet6} {
+		b := make([]byte, diagMsgLen)
+		b[0] = fam
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := unmarshalDiagMsg(b)
 		if err != nil {
