@@ -24,6 +24,7 @@ const (
 	DropRewrite                 // the rewritten segment could not be built
 	DropSendOverflow            // new outbound data past the per-flow bound of unacknowledged frames
 	DropMemory                  // bytes refused because the memory budget is used up (Config.Budget)
+	DropUntrackedENO            // inbound non-SYN segment carrying ENO for a flow the engine does not track
 	NumDropReasons              // number of drop reasons
 )
 
@@ -41,6 +42,7 @@ var dropNames = [...]string{
 	DropRewrite:      "rewrite_failed",
 	DropSendOverflow: "send_overflow",
 	DropMemory:       "memory_limit",
+	DropUntrackedENO: "untracked_eno",
 }
 
 func (r DropReason) String() string {

@@ -52,8 +52,20 @@ func (e *Engine) Process(pkt []byte, dir Dir) Result {
 	}
 	f := e.tab.flows[key]
 	if f == nil {
-		if s.flags&(packet.FlagSYN|packet.FlagACK|packet.FlagRST) == packet.FlagSYN {
+		switch {
+		case s.flags&(packet.FlagSYN|packet.FlagACK|packet.FlagRST) == packet.FlagSYN:
 			e.newFlow(key, &s, now)
+		case dir == Inbound && s.flags&(packet.FlagSYN|packet.FlagRST) == 0 &&
+			packet.CountOption(s.opts, packet.OptENO) > 0:
+			// The peer carries ENO in a non-SYN segment, which it does only
+			// while it takes the connection for encrypted (RFC 8547 §4.6):
+			// it saw a SYN-ACK that answered ENO, made by this engine for a
+			// flow since evicted from a full table, or by a daemon that ran
+			// before this one. Passed untouched, its Init1 or frames would
+			// reach the local stack as data, and the application's answer
+			// would leave in plaintext; dropped, the connection cannot
+			// complete and the peer's engine times it out.
+			e.drop(DropUntrackedENO)
 		}
 		return e.finish()
 	}

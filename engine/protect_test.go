@@ -146,3 +146,48 @@ func TestEvictProtectedAborts(t *testing.T) {
 		t.Errorf("unprotect %v, want [%v]", l.unprotect, first)
 	}
 }
+
+// TestEvictedAnswerDropsENO: a server flow whose SYN-ACK answered ENO is
+// evicted from a full table before the client's ACK arrives. The client
+// takes the connection for encrypted, so its ACK carries ENO and its Init1;
+// passed untouched, they would complete the handshake in the local stack
+// with Init1 as data, and the server's answer would leave in plaintext.
+// They must be dropped, while an untracked segment without ENO still
+// passes untouched (invariant 8).
+func TestEvictedAnswerDropsENO(t *testing.T) {
+	s := newScript(t, Config{}, Config{MaxFlows: 1})
+	r := s.outA(s.cliSeg(cISN, 0, packet.FlagSYN, synOpts, nil))
+	s.inB(r.Packet)
+	r = s.outB(s.srvSeg(sISN, cISN.Add(1), packet.FlagSYN|packet.FlagACK, synOpts, nil))
+	if packet.CountOption(view(t, r.Packet).TCP.Options(), packet.OptENO) != 1 {
+		t.Fatal("the server's SYN-ACK does not answer ENO")
+	}
+	s.inA(r.Packet)
+	init1 := s.outA(s.cliSeg(cISN.Add(1), sISN.Add(1), packet.FlagACK, ackOpts, nil)).Packet
+	if packet.CountOption(view(t, init1).TCP.Options(), packet.OptENO) != 1 || len(view(t, init1).TCP.Payload()) == 0 {
+		t.Fatal("the client's third segment does not carry ENO and Init1")
+	}
+
+	// Another client's SYN needs the server's only slot.
+	cli := s.cli
+	s.cli = netip.AddrPortFrom(s.cli.Addr(), 40001)
+	s.inB(s.cliSeg(cISN.Add(9999), 0, packet.FlagSYN, synOpts, nil))
+	if c := s.b.Counters(); c.FlowsEvicted != 1 {
+		t.Fatalf("evicted %d, want 1", c.FlowsEvicted)
+	}
+
+	r = s.inB(init1)
+	if r.Verdict != Drop || len(r.ToLocal) != 0 {
+		t.Fatalf("the client's Init1 for the evicted flow: verdict %v, %d to the stack; want it dropped", r.Verdict, len(r.ToLocal))
+	}
+	if n := s.b.Counters().Drops[DropUntrackedENO]; n != 1 {
+		t.Errorf("drop_untracked_eno %d, want 1", n)
+	}
+
+	// A segment of an untracked connection that carries no ENO is plain
+	// TCP and none of the engine's business.
+	s.cli = netip.AddrPortFrom(cli.Addr(), 40002)
+	if r := s.inB(s.cliSeg(cISN, sISN, packet.FlagACK, nil, []byte("plain"))); r.Verdict != Accept {
+		t.Errorf("untracked segment without ENO: verdict %v, want accept", r.Verdict)
+	}
+}
