@@ -179,10 +179,14 @@ func runProbe(t *testing.T, ctlEnv, setparam string, args ...string) map[string]
 // from its endpoints (or with the error in mode), and records the requests.
 type backend struct {
 	ctltest.Backend
-	mu    sync.Mutex
-	mode  error // nil: a session for everything
-	calls [][2]netip.AddrPort
+	mu      sync.Mutex
+	mode    error // nil: a session for everything
+	pending int   // answer this many requests first with a key exchange still running
+	calls   [][2]netip.AddrPort
 }
+
+// errPending is the daemon's answer while a connection's key exchange runs.
+var errPending = &ctl.Error{Code: ctl.CodeNoSession, Pending: true, Message: "key exchange not finished yet (state key-exchange)"}
 
 func sidFor(local, remote netip.AddrPort) []byte {
 	h := sha256.Sum256([]byte(local.String() + " " + remote.String()))
@@ -196,9 +200,25 @@ func (b *backend) SessionID(_ context.Context, local, remote netip.AddrPort) (ct
 	if b.mode != nil {
 		return ctl.Conn{}, b.mode
 	}
+	if b.pending > 0 {
+		b.pending--
+		return ctl.Conn{}, errPending
+	}
 	return ctl.Conn{Local: local, Remote: remote, State: "established", Role: ctl.RoleA,
 		TEP: ctl.TEP{Name: "TCPCRYPT_ECDHE_Curve25519", ID: 0x23}, AEAD: "AEAD_AES_128_GCM",
 		SessionID: sidFor(local, remote)}, nil
+}
+
+func (b *backend) setPending(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pending = n
+}
+
+func (b *backend) numCalls() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.calls)
 }
 
 func (b *backend) setMode(err error) {
@@ -256,6 +276,41 @@ func TestSession(t *testing.T) {
 	fds := runProbe(t, path, "", "self", "127.0.0.1")["fds"]
 	if fds.Before != fds.After || fds.Before <= 0 {
 		t.Errorf("open descriptors before the lookups %d, after %d", fds.Before, fds.After)
+	}
+}
+
+// TestPendingSession: a connection whose key exchange is still running when
+// the application asks (a client right after connect()) gets its session id
+// once the daemon has it, within the same call: each call asks again while
+// the daemon answers pending, not failing with ENOENT as if the connection
+// were plain TCP.
+func TestPendingSession(t *testing.T) {
+	b, path := startServer(t)
+	// Three lookups in the probe (SESSID, ENABLE, getsessid): the first
+	// one sees three pending answers before the session.
+	b.setPending(3)
+	l := runProbe(t, path, "", "self", "127.0.0.1")["self"]
+	local, err1 := netip.ParseAddrPort(l.Local)
+	remote, err2 := netip.ParseAddrPort(l.Remote)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("endpoints %q %q: %v %v", l.Local, l.Remote, err1, err2)
+	}
+	want := hex.EncodeToString(sidFor(local, remote))
+	if l.Sockopt != want || l.SockoptErrno != "" {
+		t.Errorf("TCP_CRYPT_SESSID after a pending key exchange: %q errno %q, want %s", l.Sockopt, l.SockoptErrno, want)
+	}
+	if l.Enable != 1 || l.EnableErrno != "" {
+		t.Errorf("TCP_CRYPT_ENABLE: %d errno %q, want 1", l.Enable, l.EnableErrno)
+	}
+	if l.Getsessid != want {
+		t.Errorf("tcpcrypt_getsessid: %q errno %q, want %s", l.Getsessid, l.GetsessidErrno, want)
+	}
+	if n := b.numCalls(); n != 3+3 {
+		t.Errorf("the daemon was asked %d times, want 6 (3 pending answers, then one per lookup)", n)
+	}
+	// The pauses start at 5 ms and double: 5+10+20 ms, well under a second.
+	if l.Seconds > 1.5 {
+		t.Errorf("the lookups took %.3fs", l.Seconds)
 	}
 }
 
@@ -387,6 +442,8 @@ func TestErrnos(t *testing.T) {
 	}{
 		{name: "not tracked", ctl: path, mode: ctl.ErrNotFound, want: "ENOENT", enable: 0},
 		{name: "not encrypted", ctl: path, mode: ctl.ErrNoSession, want: "ENOENT", enable: 0},
+		// Each call asks again until its 2 s are over, then says pending.
+		{name: "key exchange never ends", ctl: path, mode: errPending, want: "EINPROGRESS", enable: -1, minS: 3 * 1.9, maxS: 3 * 2.5},
 		{name: "daemon failure", ctl: path, mode: errors.New("boom"), want: "EIO", enable: -1},
 		{name: "buffer too small", ctl: path, args: []string{"-len", "32"}, want: "ERANGE", enable: 1},
 		{name: "no daemon", ctl: filepath.Join(t.TempDir(), "none"), want: "ECONNREFUSED", enable: -1, maxS: 0.5},

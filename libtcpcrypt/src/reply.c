@@ -314,7 +314,8 @@ static int result_member(struct rd *d, const struct str *key, void *vctx, int de
 
 struct error_ctx {
 	struct str code, msg;
-	int seen_code, seen_msg;
+	int seen_code, seen_msg, seen_pending;
+	int pending; /* "pending": true */
 };
 
 static int error_member(struct rd *d, const struct str *key, void *vctx, int depth)
@@ -324,6 +325,17 @@ static int error_member(struct rd *d, const struct str *key, void *vctx, int dep
 		return string_member(d, &ec->code, &ec->seen_code);
 	if (name_is(key, "message"))
 		return string_member(d, &ec->msg, &ec->seen_msg);
+	if (name_is(key, "pending")) {
+		if (ec->seen_pending++)
+			return -1;
+		if (peek(d) == 't') {
+			ec->pending = 1;
+			return rd_literal(d, "true");
+		}
+		if (peek(d) == 'f')
+			return rd_literal(d, "false");
+		return -1; /* a boolean, nothing else */
+	}
 	return skip(d, depth);
 }
 
@@ -441,6 +453,8 @@ int tcpcrypt_reply_parse(const char *buf, size_t len, uint64_t want_id,
 		r->code[t.err.code.len] = 0;
 		if (t.err.code.over || t.err.code.nonascii)
 			return EIO; /* not a code this library knows */
+		if (t.err.pending && strcmp(r->code, "no_session") == 0)
+			return EINPROGRESS; /* tracked, key exchange still running */
 		return tcpcrypt_code_errno(r->code);
 	}
 	r->ok = 1;

@@ -34,6 +34,8 @@ struct tcpcrypt_reply {
  * value:
  *
  *   ENOENT      error not_found or no_session, or a result without session id
+ *   EINPROGRESS error no_session with "pending": true (the daemon tracks the
+ *               connection and its key exchange has not finished)
  *   EPROTO      not one well-formed reply object, a wrong "v", a foreign id,
  *               a stream item, a member of the wrong type, a bad session id
  *               or role, duplicate members, nesting over the limit; and the

@@ -3,7 +3,8 @@
  * protocol (docs/ctl-protocol.md). Each call that needs the daemon opens a
  * new control connection (SOCK_CLOEXEC, non-blocking), sends one "sessid"
  * request, reads one reply line of bounded size with poll() against one
- * deadline for the whole call, and closes. Nothing survives a call except the
+ * deadline for the whole call, and closes; while the answer is that the key
+ * exchange is still running, it asks again within the same deadline. Nothing survives a call except the
  * control address set by tcpcrypt_setparam(), which is guarded by a mutex
  * (with fork handlers, so a child never inherits it locked).
  */
@@ -204,6 +205,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Sleeps ms milliseconds; a signal only shortens the pause (the caller's
+ * deadline still bounds the call). */
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
 /* Waits for events on fd until the deadline. Returns 0, ETIMEDOUT, or an
  * errno of poll(). */
 static int wait_fd(int fd, short events, int64_t deadline)
@@ -357,24 +366,18 @@ static int read_line(int fd, char *buf, size_t cap, size_t *len, int64_t deadlin
 
 /* Asks the daemon for the session of local -> remote. Returns 0 with r
  * filled, or an errno. */
-static int query(const char *local, const char *remote, struct tcpcrypt_reply *r)
+static int query_once(const struct target *t, const char *local, const char *remote,
+		      struct tcpcrypt_reply *r, int64_t deadline)
 {
-	char addr[CTL_ADDR_MAX];
 	char req[2 * ENDPOINT_MAX + 96];
-	struct target t;
-	int64_t deadline = now_ms() + TCPCRYPT_CTL_TIMEOUT_MS;
 	int fd, e, werr;
 	char *line;
 	size_t len = 0;
 
-	if ((e = current_addr(addr, sizeof addr)) != 0)
-		return e;
-	if ((e = parse_target(addr, &t)) != 0)
-		return e;
 	snprintf(req, sizeof req,
 		 "{\"v\":1,\"id\":1,\"op\":\"sessid\",\"args\":{\"local\":\"%s\",\"remote\":\"%s\"}}\n",
 		 local, remote);
-	if ((fd = dial(&t, deadline, &e)) < 0)
+	if ((fd = dial(t, deadline, &e)) < 0)
 		return e;
 	/* If the write fails, the daemon may have refused us (busy) and closed:
 	 * read its reply anyway, for the reason. */
@@ -396,6 +399,47 @@ static int query(const char *local, const char *remote, struct tcpcrypt_reply *r
 		e = ECONNRESET;
 	free(line);
 	return e;
+}
+
+/* Pauses between the questions of a wait for a pending key exchange: 5 ms
+ * first, doubling up to 100 ms (the Go client's ctl.WaitSession does the
+ * same). */
+#define PENDING_FIRST_MS 5
+#define PENDING_MAX_MS 100
+
+/* query asks the daemon for the session of local/remote. While the daemon
+ * answers that the key exchange is still running (a client that asks right
+ * after connect() returns, before the peer's Init2 arrived), it asks again,
+ * on a new connection each time, until the answer is another one or the
+ * call's deadline passes; then the connection is still pending, as far as
+ * the daemon last said: EINPROGRESS. */
+static int query(const char *local, const char *remote, struct tcpcrypt_reply *r)
+{
+	char addr[CTL_ADDR_MAX];
+	struct target t;
+	int64_t deadline = now_ms() + TCPCRYPT_CTL_TIMEOUT_MS;
+	int64_t left;
+	int pause = PENDING_FIRST_MS;
+	int e;
+
+	if ((e = current_addr(addr, sizeof addr)) != 0)
+		return e;
+	if ((e = parse_target(addr, &t)) != 0)
+		return e;
+	for (int asked = 0;; asked++) {
+		e = query_once(&t, local, remote, r, deadline);
+		if (e == ETIMEDOUT && asked > 0)
+			return EINPROGRESS; /* the deadline ended a later question */
+		if (e != EINPROGRESS)
+			return e;
+		left = deadline - now_ms();
+		if (left <= 0)
+			return EINPROGRESS;
+		if (left > pause)
+			left = pause;
+		sleep_ms((int)left);
+		pause = pause * 2 > PENDING_MAX_MS ? PENDING_MAX_MS : pause * 2;
+	}
 }
 
 /* ---- endpoints ---- */

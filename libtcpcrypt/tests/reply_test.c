@@ -183,6 +183,13 @@ int main(void)
 	/* Errors from the daemon. */
 	check("not_found", ERR("not_found"), ENOENT, "", 0);
 	check("no_session", ERR("no_session"), ENOENT, "", 0);
+	check("no_session pending", "{\"v\":1,\"id\":7,\"ok\":false,\"error\":{\"code\":\"no_session\",\"pending\":true,\"message\":\"m\"}}", EINPROGRESS, "", 0);
+	check("pending before the code", "{\"v\":1,\"id\":7,\"ok\":false,\"error\":{\"pending\" : true,\"code\":\"no_session\"}}", EINPROGRESS, "", 0);
+	check("pending false", "{\"v\":1,\"id\":7,\"ok\":false,\"error\":{\"code\":\"no_session\",\"pending\":false}}", ENOENT, "", 0);
+	check("pending with another code", "{\"v\":1,\"id\":7,\"ok\":false,\"error\":{\"code\":\"not_found\",\"pending\":true}}", ENOENT, "", 0);
+	check("pending not a boolean", "{\"v\":1,\"id\":7,\"ok\":false,\"error\":{\"code\":\"no_session\",\"pending\":1}}", EPROTO, "", 0);
+	check("pending null", "{\"v\":1,\"id\":7,\"ok\":false,\"error\":{\"code\":\"no_session\",\"pending\":null}}", EPROTO, "", 0);
+	check("pending twice", "{\"v\":1,\"id\":7,\"ok\":false,\"error\":{\"code\":\"no_session\",\"pending\":true,\"pending\":true}}", EPROTO, "", 0);
 	check("busy", ERR("busy"), EAGAIN, "", 0);
 	check("busy with id 0", "{\"v\":1,\"id\":0,\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"too many\"}}", EAGAIN, "", 0);
 	check("forbidden", ERR("forbidden"), EACCES, "", 0);

@@ -46,6 +46,7 @@ static const char *errname(int e)
 	switch (e) {
 	case 0: return "";
 	case ENOENT: return "ENOENT";
+	case EINPROGRESS: return "EINPROGRESS";
 	case ENOTCONN: return "ENOTCONN";
 	case ECONNREFUSED: return "ECONNREFUSED";
 	case ENOPROTOOPT: return "ENOPROTOOPT";
