@@ -145,7 +145,7 @@ func TestManPage(t *testing.T) {
 		t.Fatal("no ERRORS section")
 	}
 	errs, _, _ = strings.Cut(errs, "\n.SH ")
-	for _, e := range []string{"ENOTCONN", "ENOENT", "EINPROGRESS", "ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "EPROTO", "EAGAIN",
+	for _, e := range []string{"ENOTCONN", "ENOENT", "EINPROGRESS", "ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "EPROTO", "EAGAIN", "EPERM",
 		"EACCES", "EIO", "ENOPROTOOPT", "ERANGE", "EINVAL", "EBADF"} {
 		if !regexp.MustCompile(`(?m)^\.BR? ` + e + `\b`).MatchString(errs) {
 			t.Errorf("ERRORS does not document %s", e)

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -584,9 +587,138 @@ func TestCloseOnExec(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(fakeServerEnv); path != "" {
+		fakeServer(path)
+	}
 	code := m.Run()
 	if probePath != "" {
 		os.RemoveAll(filepath.Dir(probePath))
 	}
 	os.Exit(code)
+}
+
+// fakeServerEnv names the unix socket path on which the test binary, run
+// with it set, serves as a fake control server (fakeServer) instead of
+// running the tests.
+const fakeServerEnv = "LIBTCPCRYPT_FAKE_SERVER"
+
+// fakeServer answers every request line with a session, on the unix socket
+// path and on a loopback TCP port (printed first), until stdin closes.
+func fakeServer(path string) {
+	u, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lns := []net.Listener{u, l}
+	port6 := 0
+	if l6, err := net.Listen("tcp6", "[::1]:0"); err == nil { // IPv6 may be off
+		lns, port6 = append(lns, l6), l6.Addr().(*net.TCPAddr).Port
+	}
+	fmt.Println(l.Addr().(*net.TCPAddr).Port, port6)
+	for _, ln := range lns {
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				bufio.NewReader(c).ReadString('\n')
+				c.Write([]byte(`{"v":1,"id":1,"ok":true,"result":{"session_id":"23ab","role":"A"}}` + "\n"))
+				c.Close()
+			}
+		}()
+	}
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// startFakeServer runs a copy of the test binary as fakeServer, as uid
+// (when not nil), and returns its control addresses: the unix socket path,
+// then TCP over IPv4 and, where it has IPv6, over IPv6.
+func startFakeServer(t *testing.T, uid *uint32) []string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tcfake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// The test binary lives in a directory only its owner may enter: run
+	// a copy another user can execute.
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "fakeserver")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ctl")
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), fakeServerEnv+"="+path)
+	if uid != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: *uid, Gid: *uid}}
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	ports := strings.Fields(line)
+	if err != nil || len(ports) != 2 {
+		t.Fatalf("fake server: %q %v", line, err)
+	}
+	addrs := []string{path, "127.0.0.1:" + ports[0]}
+	if ports[1] != "0" {
+		addrs = append(addrs, "[::1]:"+ports[1])
+	}
+	return addrs
+}
+
+// TestUntrustedServer: session ids are believed only from a control server
+// run by root or by the caller's own uid, as in the Go client. A server of
+// another user (here nobody, which any local user could start on a TCP
+// control port, or on the socket path while the daemon is down) is refused
+// with EPERM, over the unix socket (SO_PEERCRED) and over TCP (sock_diag,
+// IPv4 and IPv6); the same server run as this process's uid is believed.
+func TestUntrustedServer(t *testing.T) {
+	testenv.RequireRoot(t, "it runs a fake control server as user nobody (65534)")
+	nobody := uint32(65534)
+	for _, tc := range []struct {
+		name string
+		uid  *uint32
+		want string
+	}{
+		{"own uid", nil, ""},
+		{"another user", &nobody, "EPERM"},
+	} {
+		for _, addr := range startFakeServer(t, tc.uid) {
+			l := runProbe(t, addr, "", "self", "127.0.0.1")["self"]
+			switch {
+			case tc.want == "" && (l.Sockopt != "23ab" || l.Getsessid != "23ab" || l.Enable != 1):
+				t.Errorf("%s, %s: TCP_CRYPT_SESSID %q errno %q, getsessid %q errno %q, enable %d; want the session 23ab",
+					tc.name, addr, l.Sockopt, l.SockoptErrno, l.Getsessid, l.GetsessidErrno, l.Enable)
+			case tc.want != "" && (l.SockoptErrno != tc.want || l.GetsessidErrno != tc.want || l.EnableErrno != tc.want || l.Sockopt != ""):
+				t.Errorf("%s, %s: TCP_CRYPT_SESSID %q errno %q, getsessid errno %q, enable errno %q; want %s",
+					tc.name, addr, l.Sockopt, l.SockoptErrno, l.GetsessidErrno, l.EnableErrno, tc.want)
+			}
+		}
+	}
 }

@@ -15,6 +15,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -307,6 +310,130 @@ static int dial(const struct target *t, int64_t deadline, int *err)
 	return -1;
 }
 
+/* ---- who serves the control socket ----
+ *
+ * Session ids are only believed from a server whose socket belongs to root
+ * (tcpcryptd) or to this process's own uid (which could do nothing worse to
+ * us than we can ourselves; it lets an application's tests run their own
+ * server): otherwise another local user who binds the control address while
+ * the daemon is down could answer with session ids of its choosing and
+ * defeat the application's authentication. The Go client (ctl.Dialer) checks
+ * the same way. */
+
+/* unix_server_uid: the uid the kernel recorded for the listener's creator
+ * (SO_PEERCRED), which the server cannot forge. */
+static int unix_server_uid(int fd, uid_t *uid)
+{
+	struct ucred uc;
+	socklen_t n = sizeof uc;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &n) < 0)
+		return errno;
+	*uid = uc.uid;
+	return 0;
+}
+
+/* tcp_server_uid: TCP carries no credentials, but the kernel knows who owns
+ * the server's end of our loopback connection and tells any user through
+ * sock_diag (as ss -e shows it). */
+static int tcp_server_uid(int fd, uid_t *uid, int64_t deadline)
+{
+	struct sockaddr_storage la, ra;
+	socklen_t ll = sizeof la, rl = sizeof ra;
+	struct {
+		struct nlmsghdr nh;
+		struct inet_diag_req_v2 r;
+	} req;
+	union {
+		struct nlmsghdr nh;
+		char buf[1024];
+	} resp;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	const struct inet_diag_msg *m;
+	const struct nlmsgerr *ne;
+	ssize_t n;
+	int nl, e;
+
+	if (getsockname(fd, (struct sockaddr *)&la, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&ra, &rl) < 0)
+		return errno;
+	if (la.ss_family != ra.ss_family || (la.ss_family != AF_INET && la.ss_family != AF_INET6))
+		return EPROTO;
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_len = sizeof req;
+	req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.r.sdiag_family = (unsigned char)la.ss_family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0u;
+	/* The socket to find is the server's: its end is our peer. */
+	if (la.ss_family == AF_INET) {
+		const struct sockaddr_in *l = (const struct sockaddr_in *)&la;
+		const struct sockaddr_in *r = (const struct sockaddr_in *)&ra;
+		req.r.id.idiag_sport = r->sin_port;
+		req.r.id.idiag_dport = l->sin_port;
+		memcpy(req.r.id.idiag_src, &r->sin_addr, 4);
+		memcpy(req.r.id.idiag_dst, &l->sin_addr, 4);
+	} else {
+		const struct sockaddr_in6 *l = (const struct sockaddr_in6 *)&la;
+		const struct sockaddr_in6 *r = (const struct sockaddr_in6 *)&ra;
+		req.r.id.idiag_sport = r->sin6_port;
+		req.r.id.idiag_dport = l->sin6_port;
+		memcpy(req.r.id.idiag_src, &r->sin6_addr, 16);
+		memcpy(req.r.id.idiag_dst, &l->sin6_addr, 16);
+	}
+	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return errno;
+	if (sendto(nl, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+		e = errno;
+		close(nl);
+		return e;
+	}
+	for (;;) {
+		n = recv(nl, &resp, sizeof resp, 0);
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+		if (errno == EAGAIN && (e = wait_fd(nl, POLLIN, deadline)) != 0) {
+			close(nl);
+			return e;
+		}
+	}
+	e = errno;
+	close(nl);
+	if (n < 0)
+		return e;
+	if ((size_t)n < sizeof resp.nh || resp.nh.nlmsg_len > (size_t)n || resp.nh.nlmsg_seq != 1)
+		return EPROTO;
+	if (resp.nh.nlmsg_type == NLMSG_ERROR) {
+		if (resp.nh.nlmsg_len < NLMSG_LENGTH(sizeof *ne))
+			return EPROTO;
+		ne = NLMSG_DATA(&resp.nh);
+		return ne->error < 0 ? -ne->error : EPROTO;
+	}
+	if (resp.nh.nlmsg_type != SOCK_DIAG_BY_FAMILY || resp.nh.nlmsg_len < NLMSG_LENGTH(sizeof *m))
+		return EPROTO;
+	m = NLMSG_DATA(&resp.nh);
+	*uid = m->idiag_uid;
+	return 0;
+}
+
+/* check_server returns 0 when the server on fd may be believed, EPERM when
+ * it runs as another user, or the errno of a failed look-up. */
+static int check_server(int fd, int unix_sock, int64_t deadline)
+{
+	uid_t uid = (uid_t)-1;
+	int e = unix_sock ? unix_server_uid(fd, &uid) : tcp_server_uid(fd, &uid, deadline);
+	if (e != 0)
+		return e == ETIMEDOUT ? e : EPERM; /* no owner known: not believed */
+	if (uid != 0 && uid != getuid())
+		return EPERM;
+	return 0;
+}
+
 static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
 {
 	while (len > 0) {
@@ -379,6 +506,10 @@ static int query_once(const struct target *t, const char *local, const char *rem
 		 local, remote);
 	if ((fd = dial(t, deadline, &e)) < 0)
 		return e;
+	if ((e = check_server(fd, t->unix_sock, deadline)) != 0) {
+		close(fd);
+		return e;
+	}
 	/* If the write fails, the daemon may have refused us (busy) and closed:
 	 * read its reply anyway, for the reason. */
 	werr = send_all(fd, req, strlen(req), deadline);

@@ -56,6 +56,7 @@ static const char *errname(int e)
 	case ERANGE: return "ERANGE";
 	case EAGAIN: return "EAGAIN";
 	case EACCES: return "EACCES";
+	case EPERM: return "EPERM";
 	case EIO: return "EIO";
 	case ECONNRESET: return "ECONNRESET";
 	case EBADF: return "EBADF";
