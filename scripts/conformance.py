@@ -123,7 +123,7 @@ M = {
     90: (G, "engine.Config.ResumeNonceLen defaults to 8"),
     91: (G, "eno.TestHandshakeResumption, crypto.TestCachePassiveAndActive, engine.TestScenarioResumption"),
     92: (G, "crypto.TestCachePassiveAndActive (TEP mismatch refused)"),
-    93: (G, "eno: a v=1 suboption with under 9 bytes is offered fresh; open: no engine test"),
+    93: (G, "engine.TestScriptShortResumeOfferIsFresh (v=1 with 0, 4 or 8 data bytes answered fresh, the cached secret untouched; the whole half and a nonce resume)"),
     94: (G, "eno.TestHandshakeResumption (mismatched half)"),
     95: (G, "engine.TestScenarioResumption"),
     96: (E, "eno.TestBuildSYN (one resumption suboption)"),
