@@ -125,6 +125,7 @@ const (
 	FallbackNoAnswer                      // passive: no acceptable TEP to answer with
 	FallbackTableFull                     // flow table full: SYN not tracked
 	FallbackSimOpen                       // simultaneous open without arranged roles
+	FallbackEvicted                       // half-open flow evicted from a full table; goes on as plain TCP
 	NumFallbackReasons                    // number of fallback reasons
 )
 
@@ -145,6 +146,7 @@ var fallbackNames = [...]string{
 	FallbackNoAnswer:       "no_answer",
 	FallbackTableFull:      "table_full",
 	FallbackSimOpen:        "simultaneous_open",
+	FallbackEvicted:        "evicted",
 }
 
 func (r FallbackReason) String() string {

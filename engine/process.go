@@ -238,11 +238,23 @@ func (e *Engine) discardSYNData(s *seg) {
 // evict makes room in a full table.
 func (e *Engine) evict(f *flow, now time.Time) {
 	e.ctr.FlowsEvicted++
-	if (f.mode == Required || f.protected) && !f.state.dead() {
+	switch {
+	case f.state.dead():
+	case f.mode == Required || f.protected:
 		// A required connection must not go on as plain TCP, and neither
 		// may one that is (or was about to be) encrypted: forgetting it
 		// alive would let its next bytes pass in plaintext.
 		e.abort(f, nil, AbortEvicted)
+	case !f.active && f.local.seen:
+		// A server flow whose SYN-ACK answered ENO: its client takes the
+		// connection for encrypted, and its next segments are dropped
+		// (DropUntrackedENO), so it never completes; not a fallback.
+	default:
+		// ENO was not settled yet: untracked, the connection goes on as
+		// plain TCP. Say so, so that ctl answers "not encrypted" and why
+		// rather than "not tracked".
+		e.ctr.Fallbacks[FallbackEvicted]++
+		e.event(f, Event{Kind: EventFallback, Reason: FallbackEvicted.String()})
 	}
 	e.forget(f)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/packet"
+	"github.com/tcpcryptd/tcpcrypt/packet/seq"
 )
 
 // protectLog runs one step and records the Protect and Unprotect lists of
@@ -189,5 +190,55 @@ func TestEvictedAnswerDropsENO(t *testing.T) {
 	s.cli = netip.AddrPortFrom(cli.Addr(), 40002)
 	if r := s.inB(s.cliSeg(cISN, sISN, packet.FlagACK, nil, []byte("plain"))); r.Verdict != Accept {
 		t.Errorf("untracked segment without ENO: verdict %v, want accept", r.Verdict)
+	}
+}
+
+// TestEvictedHalfOpenFallback: a half-open flow evicted before ENO was
+// settled goes on as plain TCP, so the engine reports a fallback with
+// reason "evicted" (the daemon then answers "not encrypted" and why, not
+// "not tracked"); a server flow whose SYN-ACK already answered ENO does not
+// go on at all (TestEvictedAnswerDropsENO) and is not reported as one.
+func TestEvictedHalfOpenFallback(t *testing.T) {
+	var evs []Event
+	cfgB := Config{MaxFlows: 1, Events: func(ev Event) { evs = append(evs, ev) }}
+	s := newScript(t, Config{}, cfgB)
+	fallbacks := func() (n int, last Event) {
+		for _, ev := range evs {
+			if ev.Kind == EventFallback {
+				n++
+				last = ev
+			}
+		}
+		return n, last
+	}
+
+	// A SYN at the server, not answered yet, then another client's SYN.
+	first := s.cli
+	// The client's engine adds ENO to each SYN.
+	syn := func(isn seq.Value) []byte { return s.outA(s.cliSeg(isn, 0, packet.FlagSYN, synOpts, nil)).Packet }
+	s.inB(syn(cISN))
+	s.cli = netip.AddrPortFrom(first.Addr(), 40001)
+	s.inB(syn(cISN.Add(5000)))
+	n, ev := fallbacks()
+	if n != 1 || ev.Reason != "evicted" || ev.Remote != first {
+		t.Fatalf("after evicting an unanswered SYN: %d fallbacks, last %+v; want one, evicted, for %v", n, ev, first)
+	}
+	if c := s.b.Counters(); c.Fallbacks[FallbackEvicted] != 1 || c.FlowsEvicted != 1 {
+		t.Errorf("fallback_evicted %d, flows_evicted %d; want 1, 1", c.Fallbacks[FallbackEvicted], c.FlowsEvicted)
+	}
+
+	// The second SYN is answered with ENO, then a third client's SYN
+	// evicts it: no fallback this time.
+	r := s.outB(s.srvSeg(sISN, cISN.Add(5001), packet.FlagSYN|packet.FlagACK, synOpts, nil))
+	if packet.CountOption(view(t, r.Packet).TCP.Options(), packet.OptENO) != 1 {
+		t.Fatal("the SYN-ACK does not answer ENO")
+	}
+	s.cli = netip.AddrPortFrom(first.Addr(), 40002)
+	s.inB(syn(cISN.Add(9000)))
+	if c := s.b.Counters(); c.FlowsEvicted != 2 {
+		t.Fatalf("flows_evicted %d, want 2", c.FlowsEvicted)
+	}
+	if n, ev := fallbacks(); n != 1 {
+		t.Errorf("evicting a flow whose SYN-ACK answered ENO reported a fallback: %d, last %+v", n, ev)
 	}
 }

@@ -251,6 +251,7 @@ var fallbackTexts = map[string]string{
 	engine.FallbackNoAnswer.String():       "no acceptable encryption protocol to answer with",
 	engine.FallbackTableFull.String():      "the daemon's flow table was full",
 	engine.FallbackSimOpen.String():        "simultaneous open without arranged roles",
+	engine.FallbackEvicted.String():        "the daemon's flow table was full and this connection, still in its handshake, was evicted",
 }
 
 // onEvent is the engines' Config.Events: the fallback record, then the
