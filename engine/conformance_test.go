@@ -359,3 +359,73 @@ func TestScriptRekeyRaisesAtOnce(t *testing.T) {
 		t.Errorf("aborts: A %s / B %s", ctrSummary(s.a.Counters()), ctrSummary(s.b.Counters()))
 	}
 }
+
+// TestScriptENOUntilNonSYNSimOpen is TestScriptENOUntilNonSYN for a
+// simultaneous open (RFC 8547 §4.3, §4.6), with the roles arranged by the
+// client end's b bit: both ends are active openers, each sends a SYN and
+// then a SYN-ACK that must carry the very ENO option of its SYN, and every
+// segment either sends before it receives a non-SYN segment carries ENO:
+// the stacks' ACKs of the SYN-ACKs (45 02) and host A's Init1, which its
+// engine sends as soon as ENO is settled, and its stack's ACK, which
+// carries Init1 again. Each end receives its first non-SYN segment only at
+// the end.
+func TestScriptENOUntilNonSYNSimOpen(t *testing.T) {
+	s := newScript(t, Config{SimOpenB: true}, Config{})
+	// Both stacks connect at once; the SYNs cross.
+	r := s.outA(s.cliSeg(cISN, 0, packet.FlagSYN, synOpts, nil))
+	want(t, r, Replace)
+	cliSYN, cliENO := r.Packet, enoOf(t, r.Packet)
+	checkSYNENO(t, "client SYN", cliSYN, cliENO)
+	r = s.outB(s.srvSeg(sISN, 0, packet.FlagSYN, synOpts, nil))
+	want(t, r, Replace)
+	srvSYN, srvENO := r.Packet, enoOf(t, r.Packet)
+	checkSYNENO(t, "server SYN", srvSYN, srvENO)
+	want(t, s.inA(srvSYN), Replace)
+	want(t, s.inB(cliSYN), Replace)
+
+	// Each stack answers the other's SYN with a SYN-ACK of its own ISN.
+	r = s.outA(s.cliSeg(cISN, sISN.Add(1), packet.FlagSYN|packet.FlagACK, synOpts, nil))
+	want(t, r, Replace)
+	cliSYNACK := r.Packet
+	checkSYNENO(t, "client SYN-ACK (same option as its SYN)", cliSYNACK, cliENO)
+	r = s.outB(s.srvSeg(sISN, cISN.Add(1), packet.FlagSYN|packet.FlagACK, synOpts, nil))
+	want(t, r, Replace)
+	srvSYNACK := r.Packet
+	checkSYNENO(t, "server SYN-ACK (same option as its SYN)", srvSYNACK, srvENO)
+
+	// The SYN-ACKs arrive: ENO is settled at both ends. The client set
+	// b = 1, so it is host B and the server host A, whose engine sends
+	// Init1 at once.
+	want(t, s.inA(srvSYNACK), Replace)
+	r = s.inB(cliSYNACK)
+	want(t, r, Replace)
+	if len(r.ToPeer) != 1 {
+		t.Fatalf("host A (server) sent %d packets when ENO settled, want Init1", len(r.ToPeer))
+	}
+	init1Seg := r.ToPeer[0]
+	init1 := append([]byte(nil), payloadOf(t, init1Seg)...)
+	checkInit(t, "host A's Init1", init1Seg, init1, uint32(sISN), true)
+
+	// The stacks acknowledge the SYN-ACKs; neither end has received a
+	// non-SYN segment yet, so both ACKs carry ENO.
+	r = s.outA(s.cliSeg(cISN.Add(1), sISN.Add(1), packet.FlagACK, ackOpts, nil))
+	want(t, r, Replace)
+	if got := enoOf(t, r.Packet); !bytes.Equal(got, []byte{0x45, 2}) {
+		t.Errorf("host B's (client's) ACK of the SYN-ACK: ENO % x, want 45 02", got)
+	}
+	cliACK := r.Packet
+	r = s.outB(s.srvSeg(sISN.Add(1), cISN.Add(1), packet.FlagACK, ackOpts, nil))
+	want(t, r, Replace)
+	checkInit(t, "host A's (server's) ACK of the SYN-ACK", r.Packet, init1, uint32(sISN), true)
+
+	// Now the first non-SYN segments arrive: B answers Init1 with Init2.
+	r = s.inA(init1Seg)
+	if len(r.ToPeer) != 1 {
+		t.Fatalf("host B sent %d packets for Init1, want Init2", len(r.ToPeer))
+	}
+	s.inB(cliACK)
+	r = s.inB(r.ToPeer[0])
+	if c := s.b.Counters(); c.FlowsEncrypted != 1 {
+		t.Errorf("host A (server): flows_encrypted %d after Init2, want 1", c.FlowsEncrypted)
+	}
+}
