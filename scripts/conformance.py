@@ -102,7 +102,7 @@ M = {
     69: (C, "crypto.SessionID (derived, never a secret itself)"),
     70: (A, "ctl/bind.PSK and bind.SAS (bind.TestPSKReplay, e2e.TestE2EBindPSK: a relay with one session per leg is detected at both ends); ctl.Example_bindSessionID; README, docs/binding.md"),
     71: (T, "n/a: review guidance"),
-    72: (D, "engine uses crypto/rand, whose getrandom blocks until the kernel pool is seeded; open: no dedicated test"),
+    72: (D, "engine.TestRandomness (an engine built without Config.Rand, as tcpcryptd builds them, draws from crypto/rand, which reads getrandom(2) and blocks until the kernel pool is seeded; a failing source aborts the connection both ways when its keys are made, never plaintext)"),
     73: (T, "n/a: tcpcrypt sends no non-SYN ENO data (45 02 only)"),
     74: (T, "n/a: no legacy option 69 use"),
     75: (E, "eno.Kind = 69; eno.TestParseSYNValid"),
