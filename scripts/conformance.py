@@ -61,7 +61,7 @@ M = {
     28: (G, "engine.TestScriptHandshakeBytes (retransmitted SYN and SYN-ACK carry identical ENO bytes); engine.TestScriptENOUntilNonSYNSimOpen (simultaneous open: each SYN-ACK repeats its SYN's option byte for byte)"),
     29: (G, "engine.TestScriptHandshakeBytes, engine.TestScenarioEncrypted"),
     30: (G, "engine.TestScenarioEncrypted"),
-    31: (G, "engine.TestScriptTamperRST, engine.TestScenarioTamper (nothing unverified reaches the stack); engine.TestEvictedAnswerDropsENO (nor the Init1 of a server flow evicted from a full table)"),
+    31: (G, "engine.TestScriptTamperRST, engine.TestScenarioTamper (nothing unverified reaches the stack); engine.TestEvictedAnswerDropsENO, e2e.TestE2EEvictedAnswerNeverPlain (nor the Init1 of a server flow evicted from a full table)"),
     32: (G, "engine.TestScenarioEncrypted, e2e.TestE2EBulkIPv4 (no plaintext on the wire)"),
     33: (E, "eno.TestNegotiateScenarios/peer_vacuous*, /we_sent_vacuous"),
     34: (E, "eno.TestAnswer/vacuous_SYN:_no_ENO_back"),
