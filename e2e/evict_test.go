@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -13,8 +14,8 @@ import (
 // them, the server's kernel would complete the handshake with Init1 as the
 // application's first bytes (and the application's answer would leave in
 // plaintext). They must be dropped instead: the server application never
-// sees that connection, and the one that took the slot completes,
-// encrypted. The client's ACKs are held back by a drop rule ahead of the
+// sees that connection, its client is answered with a RST and fails at
+// once, and the one that took the slot completes, encrypted. The client's ACKs are held back by a drop rule ahead of the
 // daemon's input chain until the eviction has happened.
 func TestE2EEvictedAnswerNeverPlain(t *testing.T) {
 	a, b := pair(t)
@@ -75,11 +76,15 @@ func TestE2EEvictedAnswerNeverPlain(t *testing.T) {
 	if len(conns) != 1 || conns[0].Err != "" || conns[0].SessionID == "" {
 		t.Fatalf("second connection: %+v; want one, intact and encrypted", conns)
 	}
-	// A little longer for connection 1's retransmissions to arrive.
-	time.Sleep(2 * time.Second)
+	// The evicted connection's client is answered with a RST and fails
+	// at once, long before its key exchange would time out (30 s).
+	if code := first.wait(t, 15*time.Second); code == 0 {
+		t.Errorf("the evicted connection succeeded: %s", tail(first.out.String(), 5))
+	} else if c := first.events(t, "conn"); len(c) != 1 || !slices.Contains(resetErrnos, c[0].Errno) {
+		t.Errorf("the evicted connection ended with %+v; want a reset", c)
+	}
 	got := srv.events(t, "conn")
 	if len(got) != 1 || got[0].Remote != conns[0].Local {
 		t.Errorf("the server application saw %d connections %+v; want only the second (%s): the evicted one reached it", len(got), got, conns[0].Local)
 	}
-	first.kill()
 }

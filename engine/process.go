@@ -63,9 +63,15 @@ func (e *Engine) Process(pkt []byte, dir Dir) Result {
 			// flow since evicted from a full table, or by a daemon that ran
 			// before this one. Passed untouched, its Init1 or frames would
 			// reach the local stack as data, and the application's answer
-			// would leave in plaintext; dropped, the connection cannot
-			// complete and the peer's engine times it out.
+			// would leave in plaintext. It is dropped, and answered as a
+			// closed port answers a segment with an ACK (RFC 9293
+			// §3.10.7.1: RST, seq = SEG.ACK), so that the peer gives up at
+			// once instead of when its key exchange times out; one RST per
+			// segment, as the kernel itself sends for stray segments.
 			e.drop(DropUntrackedENO)
+			if s.has(packet.FlagACK) {
+				e.toPeer(buildRST(key.local, key.remote, s.ack, 0, false))
+			}
 		}
 		return e.finish()
 	}
@@ -247,8 +253,9 @@ func (e *Engine) evict(f *flow, now time.Time) {
 		e.abort(f, nil, AbortEvicted)
 	case !f.active && f.local.seen:
 		// A server flow whose SYN-ACK answered ENO: its client takes the
-		// connection for encrypted, and its next segments are dropped
-		// (DropUntrackedENO), so it never completes; not a fallback.
+		// connection for encrypted, and its next segment is dropped
+		// (DropUntrackedENO) and answered with a RST, so it never
+		// completes; not a fallback.
 	default:
 		// ENO was not settled yet: untracked, the connection goes on as
 		// plain TCP. Say so, so that ctl answers "not encrypted" and why

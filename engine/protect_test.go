@@ -181,6 +181,25 @@ func TestEvictedAnswerDropsENO(t *testing.T) {
 	if r.Verdict != Drop || len(r.ToLocal) != 0 {
 		t.Fatalf("the client's Init1 for the evicted flow: verdict %v, %d to the stack; want it dropped", r.Verdict, len(r.ToLocal))
 	}
+	// Answered with a RST at the segment's ACK number, which the
+	// client's stack accepts (it is the next byte it sends from).
+	if len(r.ToPeer) != 1 {
+		t.Fatalf("%d packets toward the client, want one RST", len(r.ToPeer))
+	}
+	rst := view(t, r.ToPeer[0])
+	if rst.TCP.Flags() != packet.FlagRST || rst.TCP.Seq() != view(t, init1).TCP.Ack() ||
+		rst.SrcAddrPort() != s.srv || rst.DstAddrPort() != cli {
+		t.Errorf("answer: %v -> %v flags %#x seq %v; want a RST from %v to %v at seq %v", rst.SrcAddrPort(), rst.DstAddrPort(),
+			rst.TCP.Flags(), rst.TCP.Seq(), s.srv, cli, view(t, init1).TCP.Ack())
+	}
+	// The client's engine takes it for its flow's end and hands the RST
+	// to its stack, so the application fails at once.
+	if r := s.inA(r.ToPeer[0]); r.Verdict == Drop {
+		t.Errorf("the client's engine dropped the RST: verdict %v", r.Verdict)
+	}
+	if c := s.a.Counters(); c.FlowsClosed != 1 {
+		t.Errorf("client flows_closed %d after the RST, want 1", c.FlowsClosed)
+	}
 	if n := s.b.Counters().Drops[DropUntrackedENO]; n != 1 {
 		t.Errorf("drop_untracked_eno %d, want 1", n)
 	}
