@@ -108,6 +108,9 @@ func probeEvent(t *testing.T, p *proc, event string) probeReport {
 // tcpcrypt_getsessid() is the one tcnetstat --json lists on that host for
 // that connection (33 bytes, the same at both ends), with role A at the
 // connecting end and B at the accepting end, and TCP_CRYPT_ENABLE says 1.
+// The client also asks right after connect() returns, before sending
+// anything, and gets the same session id (the library waits out the key
+// exchange).
 func TestE2ELibtcpcrypt(t *testing.T) {
 	a, b := pair(t)
 	probe := buildProbe(t)
@@ -120,7 +123,8 @@ func TestE2ELibtcpcrypt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := b.startProbe(t, probe, b.sock, false, "serve", tc.listen, "5001")
 			probeEvent(t, srv, "listening")
-			cli := a.startProbe(t, probe, a.sock, true, "-hold", "connect", tc.listen, "5001")
+			cli := a.startProbe(t, probe, a.sock, true, "-hold", "-early", "connect", tc.listen, "5001")
+			early := probeEvent(t, cli, "client_early")
 			c := probeEvent(t, cli, "client")
 			s := probeEvent(t, srv, "server")
 			// Read both hosts' tables while the connection is open.
@@ -167,6 +171,12 @@ func TestE2ELibtcpcrypt(t *testing.T) {
 			}
 			if c.Sockopt != s.Sockopt {
 				t.Errorf("session ids differ: client %s, server %s", c.Sockopt, s.Sockopt)
+			}
+			// Asked right after connect(), before the peer's Init2 can
+			// have arrived: the library waits for the key exchange.
+			if early.Sockopt != c.Sockopt || early.Getsessid != c.Sockopt || early.Enable != 1 {
+				t.Errorf("lookups right after connect(): TCP_CRYPT_SESSID %q (errno %q), getsessid %q (errno %q), enable %d (errno %q); want session %s",
+					early.Sockopt, early.SockoptErrno, early.Getsessid, early.GetsessidErrno, early.Enable, early.EnableErrno, c.Sockopt)
 			}
 			t.Logf("%s -> %s: session id %s (lookups %.3fs / %.3fs)", c.Local, c.Remote, c.Sockopt, c.Seconds, s.Seconds)
 		})

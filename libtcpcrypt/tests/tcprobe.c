@@ -5,7 +5,8 @@
  * and tcpcrypt_getsessid(), and prints one JSON line with what it got (hex,
  * or the errno name). The Go tests (libtcpcrypt_test.go, e2e) run it.
  *
- *   tcprobe [-len N] [-hold] connect HOST PORT   connect, exchange a line, look up
+ *   tcprobe [-len N] [-hold] [-early] connect HOST PORT
+ *                                                connect, exchange a line, look up
  *   tcprobe [-len N] serve HOST PORT             accept one, exchange a line, look up
  *   tcprobe [-len N] self HOST                   connect to itself over HOST, look up
  *   tcprobe unconnected                          an unconnected TCP socket
@@ -18,7 +19,8 @@
  *
  * -len N passes N as the TCP_CRYPT_SESSID buffer length (default
  * TCPCRYPT_SESSID_MAX); -hold keeps the connection open until standard input
- * ends. With TCPROBE_CTL set, the program calls tcpcrypt_setparam() with it.
+ * ends; -early also looks up right after connect() returns, before any data
+ * (event client_early). With TCPROBE_CTL set, the program calls tcpcrypt_setparam() with it.
  */
 #define _GNU_SOURCE
 #include <tcpcrypt/tcpcrypt.h>
@@ -39,6 +41,7 @@
 
 static socklen_t opt_len = TCPCRYPT_SESSID_MAX;
 static int opt_hold;
+static int opt_early;
 
 static const char *errname(int e)
 {
@@ -232,6 +235,12 @@ static int cmd_connect(const char *host, const char *port)
 		die("socket");
 	if (connect(s, (struct sockaddr *)&ss, len) < 0)
 		die("connect");
+	if (opt_early) {
+		/* At once, as an application that checks the session before it
+		 * sends anything: the key exchange may still be running. */
+		look_up(s, &l);
+		print_lookup("client_early", &l);
+	}
 	/* One line each way: the key exchange is over at both ends once the
 	 * answer arrives. */
 	write_all(s, "ping\n");
@@ -549,6 +558,8 @@ int main(int argc, char **argv)
 			opt_len = (socklen_t)atoi(argv[++i]);
 		else if (strcmp(argv[i], "-hold") == 0)
 			opt_hold = 1;
+		else if (strcmp(argv[i], "-early") == 0)
+			opt_early = 1;
 		else
 			break;
 	}
