@@ -229,9 +229,11 @@ func (c *Client) DelRule(ctx context.Context, r Rule) error {
 // connection can resume from it, and the connection caches none later
 // (RFC 8548 §3.5). It returns how many secrets went; 0 means the
 // connection left none in the cache (it resumed and cached nothing, or was
-// never encrypted). It needs root on the unix socket (errors match
-// ErrForbidden otherwise) and fails matching ErrNotFound when the daemon
-// does not track the connection.
+// never encrypted). It needs the unix socket and either root or the uid
+// that owns the connection's socket on the daemon's host, so that an
+// application may flush its own connections (errors match ErrForbidden
+// otherwise), and fails matching ErrNotFound when the daemon does not
+// track the connection.
 func (c *Client) FlushCache(ctx context.Context, local, remote netip.AddrPort) (int, error) {
 	local, remote = ctlproto.Canonical(local), ctlproto.Canonical(remote)
 	var res ctlproto.CacheFlushResult

@@ -144,7 +144,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				}),
 			},
 			{
-				Name: "flush-cache", Usage: "flush the resumption secret a connection used or created (needs root)", ArgsUsage: "LOCAL REMOTE",
+				Name: "flush-cache", Usage: "flush the resumption secret a connection used or created (needs root, or owning the connection)", ArgsUsage: "LOCAL REMOTE",
 				Description: "LOCAL and REMOTE are the connection's endpoints as seen from this host, as for sessid.\n" +
 					"The daemon removes the cached session secret the connection created, so no later\n" +
 					"connection can resume from it, and the connection caches none later (RFC 8548 3.5).\n" +

@@ -195,10 +195,15 @@ func (s *Server) handleLine(ctx context.Context, line []byte, bw *bufio.Writer, 
 		}
 		return replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeUnsupportedVersion, Message: msg})
 	}
+	ownerOnly := false // cache.flush by a user who must own the connection
 	if aerr := authorize(req.Op, peer); aerr != nil {
-		// Debug, not Info: any local user could otherwise flood the log.
-		s.log.Debug("ctl: refused", "op", string(req.Op), "peer", peer.String())
-		return replyErr(bw, req.ID, aerr)
+		if req.Op == ctlproto.OpCacheFlush && peer.Network == "unix" && peer.Cred && s.cfg.SocketOwner != nil {
+			ownerOnly = true
+		} else {
+			// Debug, not Info: any local user could otherwise flood the log.
+			s.log.Debug("ctl: refused", "op", string(req.Op), "peer", peer.String())
+			return replyErr(bw, req.ID, aerr)
+		}
 	}
 	// A panicking backend is a daemon bug, but it must not take the daemon
 	// down through its control socket: report it as internal and go on.
@@ -212,6 +217,9 @@ func (s *Server) handleLine(ctx context.Context, line []byte, bw *bufio.Writer, 
 	}()
 	bctx, cancel := context.WithTimeout(ctx, s.cfg.BackendTimeout)
 	defer cancel()
+	if ownerOnly {
+		return s.cacheFlush(bctx, req, bw, &peer)
+	}
 	return s.dispatch(bctx, req, bw)
 }
 
@@ -256,7 +264,7 @@ func (s *Server) dispatch(ctx context.Context, req ctlproto.Request, bw *bufio.W
 		}
 		return replyOK(bw, req.ID, ctlproto.RulesResult[ctl.Rule]{Rules: rules})
 	case ctlproto.OpCacheFlush:
-		return s.cacheFlush(ctx, req, bw)
+		return s.cacheFlush(ctx, req, bw, nil)
 	case ctlproto.OpRulesAdd, ctlproto.OpRulesDel:
 		var r ctl.Rule
 		if err := decodeArgs(req.Args, &r); err != nil {
@@ -281,8 +289,10 @@ func (s *Server) dispatch(ctx context.Context, req ctlproto.Request, bw *bufio.W
 }
 
 // cacheFlush serves OpCacheFlush: the connection's endpoints, as for
-// sessid, and the count of flushed secrets.
-func (s *Server) cacheFlush(ctx context.Context, req ctlproto.Request, bw *bufio.Writer) error {
+// sessid, and the count of flushed secrets. With owner set (a peer that is
+// not root), the connection's socket on this host must belong to the
+// peer's uid.
+func (s *Server) cacheFlush(ctx context.Context, req ctlproto.Request, bw *bufio.Writer, owner *Peer) error {
 	var a ctlproto.SessIDArgs
 	if err := decodeArgs(req.Args, &a); err != nil {
 		return replyErr(bw, req.ID, err)
@@ -291,6 +301,19 @@ func (s *Server) cacheFlush(ctx context.Context, req ctlproto.Request, bw *bufio
 		return replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeBadRequest, Message: "cache.flush needs local and remote addresses"})
 	}
 	a.Local, a.Remote = ctlproto.Canonical(a.Local), ctlproto.Canonical(a.Remote)
+	if owner != nil {
+		uid, err := s.cfg.SocketOwner(ctx, a.Local, a.Remote)
+		if err != nil || uid != owner.UID {
+			why := fmt.Sprintf("its socket belongs to uid %d", uid)
+			if err != nil {
+				why = "no connected socket of it was found: " + err.Error()
+			}
+			s.log.Debug("ctl: refused", "op", string(req.Op), "peer", owner.String(), "why", why)
+			return replyErr(bw, req.ID, &ctl.Error{Code: ctl.CodeForbidden, Message: fmt.Sprintf(
+				"cache.flush of %s -> %s is forbidden for uid %d: %s (root may flush any connection, other users their own)",
+				a.Local, a.Remote, owner.UID, why)})
+		}
+	}
 	n, err := s.cfg.Backend.FlushCache(ctx, a.Local, a.Remote)
 	if err != nil {
 		return replyErr(bw, req.ID, connError(a.Local, a.Remote, err))

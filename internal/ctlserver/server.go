@@ -76,6 +76,11 @@ type Config struct {
 	BackendTimeout time.Duration
 	// SocketMode is the unix socket's permission bits (default 0666).
 	SocketMode os.FileMode
+	// SocketOwner, when set, returns the uid owning this host's socket of
+	// the connection local -> remote (a connected one). It lets a user who
+	// is not root flush the cache state of a connection of their own
+	// (cache.flush, RFC 8548 §3.5); without it only root may.
+	SocketOwner func(ctx context.Context, local, remote netip.AddrPort) (uint32, error)
 }
 
 // ErrInUse is returned (wrapped) by Listen when another process answers on

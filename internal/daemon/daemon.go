@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -449,7 +450,12 @@ func (r *running) startQueues(g *guard, cache *crypto.Cache) error {
 // and check servers.
 func (r *running) startServers() error {
 	d, cfg, log := r.d, r.cfg, r.log
-	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: backend{d}, DaemonVersion: cfg.Version, Logger: log})
+	srv, err := ctlserver.NewServer(ctlserver.Config{Backend: backend{d}, DaemonVersion: cfg.Version, Logger: log,
+		// cache.flush by the connection's owner (RFC 8548 §3.5 is an
+		// application's call), looked up with sock_diag.
+		SocketOwner: func(_ context.Context, local, remote netip.AddrPort) (uint32, error) {
+			return kernelSockets{}.owner(local, remote)
+		}})
 	if err == nil {
 		err = srv.Listen(cfg.Control)
 	}

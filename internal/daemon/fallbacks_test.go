@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/tcpcryptd/tcpcrypt/internal/ctlserver"
 	"github.com/tcpcryptd/tcpcrypt/internal/testenv"
 	"github.com/tcpcryptd/tcpcrypt/rules"
+	"golang.org/x/sys/unix"
 )
 
 // fakeSockets is a sockLiveness with a fixed set of live sockets.
@@ -210,7 +212,7 @@ func TestBackendFallenBack(t *testing.T) {
 }
 
 // TestKernelSocketsAlive asks the real kernel about a loopback connection:
-// alive while open, gone once reset.
+// alive while open, gone once reset, and owned by whoever made each socket.
 func TestKernelSocketsAlive(t *testing.T) {
 	testenv.RequireRoot(t, "sock_diag lookups of this host's sockets")
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -232,6 +234,28 @@ func TestKernelSocketsAlive(t *testing.T) {
 	var k kernelSockets
 	if ok, err := k.alive(local, remote); !ok || err != nil {
 		t.Fatalf("alive(open) = %v, %v", ok, err)
+	}
+	if uid, err := k.owner(local, remote); err != nil || uid != uint32(os.Getuid()) {
+		t.Errorf("owner(open) = %d, %v; want %d", uid, err, os.Getuid())
+	}
+	// A socket made while this thread's fsuid is nobody's belongs to
+	// nobody: owner reads the owner, not the asker.
+	nc := dialAs(t, 65534, l.Addr().String())
+	defer nc.Close()
+	ns, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	nl, nr := nc.LocalAddr().(*net.TCPAddr).AddrPort(), nc.RemoteAddr().(*net.TCPAddr).AddrPort()
+	if uid, err := k.owner(nl, nr); err != nil || uid != 65534 {
+		t.Errorf("owner(nobody's socket) = %d, %v; want 65534", uid, err)
+	}
+	if uid, err := k.owner(nr, nl); err != nil || uid != uint32(os.Getuid()) {
+		t.Errorf("owner(the accepting end) = %d, %v; want %d", uid, err, os.Getuid())
+	}
+	if _, err := k.owner(netip.MustParseAddrPort("127.0.0.1:1"), remote); !errors.Is(err, errNoSocket) {
+		t.Errorf("owner(never existed) = %v, want errNoSocket", err)
 	}
 	set, err := k.connected()
 	if err != nil || !set.has(local, remote) || !set.has(remote, local) {
@@ -329,4 +353,28 @@ func TestRuleErrorMessages(t *testing.T) {
 		t.Errorf("AddRule(duplicate) = %v; want one message naming the rule once", err)
 	}
 	t.Logf("duplicate: %v", err)
+}
+
+// dialAs connects to addr with a socket created while this goroutine's OS
+// thread has fsuid uid (the kernel takes a socket's owner from the
+// creator's fsuid), then restores the thread's fsuid.
+func dialAs(t *testing.T, uid int, addr string) net.Conn {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	old, err := unix.SetfsuidRetUid(uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp4", addr)
+	if _, rerr := unix.SetfsuidRetUid(old); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if got, _ := unix.SetfsuidRetUid(old); got != old {
+		t.Fatalf("fsuid %d after restoring %d", got, old)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

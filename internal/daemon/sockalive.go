@@ -30,9 +30,30 @@ var diagNoCookie = [2]uint32{^uint32(0), ^uint32(0)}
 // IPv4 tuple finds the socket also when it is an IPv6 socket with mapped
 // addresses (the kernel looks IPv4 connections up in one table).
 func (kernelSockets) alive(local, remote netip.AddrPort) (bool, error) {
+	_, ok, err := lookupConnected(local, remote)
+	return ok, err
+}
+
+// errNoSocket: no socket in a connected state has the tuple.
+var errNoSocket = errors.New("no connected socket")
+
+// owner returns the uid owning the connected socket local -> remote.
+func (kernelSockets) owner(local, remote netip.AddrPort) (uint32, error) {
+	s, ok, err := lookupConnected(local, remote)
+	switch {
+	case err != nil:
+		return 0, err
+	case !ok:
+		return 0, fmt.Errorf("sock_diag: %v -> %v: %w", local, remote, errNoSocket)
+	}
+	return s.UID, nil
+}
+
+// lookupConnected finds the socket local -> remote in a connected state.
+func lookupConnected(local, remote netip.AddrPort) (diagSock, bool, error) {
 	c, err := netlink.Dial(unix.NETLINK_INET_DIAG, nil)
 	if err != nil {
-		return false, fmt.Errorf("sock_diag: dial: %w", err)
+		return diagSock{}, false, fmt.Errorf("sock_diag: dial: %w", err)
 	}
 	defer c.Close()
 	s := diagSock{Family: afInet6, Local: unmapAP(local), Remote: unmapAP(remote), Cookie: diagNoCookie}
@@ -44,21 +65,21 @@ func (kernelSockets) alive(local, remote netip.AddrPort) (bool, error) {
 		Data:   marshalDiagReq(s.Family, ^uint32(0), &s),
 	})
 	if errors.Is(err, unix.ENOENT) {
-		return false, nil
+		return diagSock{}, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("sock_diag: look up %v -> %v: %w", local, remote, err)
+		return diagSock{}, false, fmt.Errorf("sock_diag: look up %v -> %v: %w", local, remote, err)
 	}
 	for _, m := range msgs {
 		got, err := unmarshalDiagMsg(m.Data)
 		if err != nil {
-			return false, err
+			return diagSock{}, false, err
 		}
 		if connectedStates&(1<<got.State) != 0 {
-			return true, nil
+			return got, true, nil
 		}
 	}
-	return false, nil
+	return diagSock{}, false, nil
 }
 
 // connected dumps the TCP sockets of both families in connected states.

@@ -48,6 +48,7 @@ type diagSock struct {
 	Local, Remote netip.AddrPort
 	If            uint32
 	Cookie        [2]uint32
+	UID           uint32 // the socket's owner (idiag_uid); messages only
 }
 
 // marshalDiagReq encodes a struct inet_diag_req_v2 for TCP sockets of
@@ -110,5 +111,6 @@ func unmarshalDiagMsg(b []byte) (diagSock, error) {
 	s.Remote = netip.AddrPortFrom(dst, dport)
 	s.If = binary.NativeEndian.Uint32(id[36:])
 	s.Cookie = [2]uint32{binary.NativeEndian.Uint32(id[40:]), binary.NativeEndian.Uint32(id[44:])}
+	s.UID = binary.NativeEndian.Uint32(b[4+diagSockIDLen+12:]) // after expires, rqueue, wqueue
 	return s, nil
 }

@@ -156,7 +156,7 @@ func Tcpcryptctl() Page {
 		Description: "`tcpcryptctl` is the administrator's interface to a running `tcpcryptd`: it lists, adds and removes the per-port policy rules, shows the daemon's status and counters, looks up the session id of a connection, and flushes the resumption secret a connection left in the daemon's cache.\n" +
 			"\n" +
 			"`rules list` prints each rule with where it comes from (SOURCE: `command line`, the configuration file's path, or `state` for rules added here). " +
-			"Rules added here are kept in the daemon's state file and survive restarts; `rules del` removes only such rules (a configured rule is changed where it is configured). `rules add` of a rule that is already in force, with the same port, side, prefix, mode and options, changes nothing and succeeds (it prints `exists` instead of `added`), so scripts can run it again; a rule that overlaps one in force but differs is refused. A prefix must be written in canonical form: `10.1.2.3/8` is refused (did you mean `10.0.0.0/8`?), here as in the daemon's `--rule`, its configuration file and its state file. Rule changes and `flush-cache` need root, over the unix socket. Everything else is open to every local user.\n" +
+			"Rules added here are kept in the daemon's state file and survive restarts; `rules del` removes only such rules (a configured rule is changed where it is configured). `rules add` of a rule that is already in force, with the same port, side, prefix, mode and options, changes nothing and succeeds (it prints `exists` instead of `added`), so scripts can run it again; a rule that overlaps one in force but differs is refused. A prefix must be written in canonical form: `10.1.2.3/8` is refused (did you mean `10.0.0.0/8`?), here as in the daemon's `--rule`, its configuration file and its state file. Rule changes need root, over the unix socket; `flush-cache` needs root or the user who owns the connection's socket on this host, over the unix socket. Everything else is open to every local user.\n" +
 			"\n" +
 			"`--option` gives a rule per-connection controls (repeat it, or separate names with commas): `noresume` (always a fresh key exchange, never a resumed session), `nocache` (cache no secret from the connection) and `appaware` (the mandatory application-aware mode of RFC 8547 §4.2: encrypt only if the peer also sets the TCP-ENO *a* bit, plain TCP otherwise); see RULES in `tcpcryptd`(8). `rules list` shows an OPTIONS column when some rule has options. `rules del` must name the same options as the rule.\n" +
 			"\n" +
@@ -182,7 +182,7 @@ func Tcpcryptctl() Page {
 			{"EXIT STATUS", ": 0\n" +
 				"success, including `rules add` of a rule already in force.\n" +
 				": 1\n" +
-				"the daemon is unavailable or refused the request, including \"no session id\", a `flush-cache` of a connection it does not track, and rule changes or `flush-cache` by non-root users.\n" +
+				"the daemon is unavailable or refused the request, including \"no session id\", a `flush-cache` of a connection it does not track, rule changes by non-root users, and `flush-cache` by a user who does not own the connection.\n" +
 				": 2\n" +
 				"a usage error: no command or an unknown one, an unknown option, a bad argument (port, side, mode, option, prefix, address, namespace name)."},
 			{"SEE ALSO", "`tcpcryptd`(8), `tcnetstat`(8).\n\n" + seeAlsoRFCs},
