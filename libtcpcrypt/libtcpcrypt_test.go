@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,6 +148,9 @@ type lookup struct {
 	BadFD          string   `json:"bad_fd"`
 	NotSocket      string   `json:"not_socket"`
 	EnableShort    string   `json:"enable_short"`
+	ZeroErrno      string   `json:"zero_errno"`
+	ShortErrno     string   `json:"short_errno"`
+	UnconnErrno    string   `json:"unconnected_errno"`
 	EnableShortLen int      `json:"enable_short_len"`
 }
 
@@ -186,6 +190,25 @@ type backend struct {
 	mode    error // nil: a session for everything
 	pending int   // answer this many requests first with a key exchange still running
 	calls   [][2]netip.AddrPort
+	flushed [][2]netip.AddrPort // cache.flush requests
+}
+
+// FlushCache records the request and flushes one secret (or fails with
+// mode).
+func (b *backend) FlushCache(_ context.Context, local, remote netip.AddrPort) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mode != nil {
+		return 0, b.mode
+	}
+	b.flushed = append(b.flushed, [2]netip.AddrPort{local, remote})
+	return 1, nil
+}
+
+func (b *backend) flushedConns() [][2]netip.AddrPort {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.flushed)
 }
 
 // errPending is the daemon's answer while a connection's key exchange runs.
@@ -315,6 +338,46 @@ func TestPendingSession(t *testing.T) {
 	if l.Seconds > 1.5 {
 		t.Errorf("the lookups took %.3fs", l.Seconds)
 	}
+}
+
+// TestNoCache: TCP_CRYPT_NOCACHE set on a connected socket asks the daemon
+// to flush that connection's cache state (cache.flush of exactly its
+// endpoints), which removes its cached secret; the value 0, a short optlen
+// and an unconnected socket are refused without asking. The daemon's
+// refusal (another user's connection) comes back as EACCES, a connection it
+// does not track as ENOENT.
+func TestNoCache(t *testing.T) {
+	b := &backend{}
+	path := ctltest.Start(t, ctlserver.Config{Backend: b, MaxClients: 64, MaxClientsPerUID: 64,
+		// The probe's connection belongs to this process's uid; the
+		// server lets it flush without root.
+		SocketOwner: func(context.Context, netip.AddrPort, netip.AddrPort) (uint32, error) {
+			return uint32(os.Getuid()), nil
+		}})
+	l := runProbe(t, path, "", "nocache", "127.0.0.1")["nocache"]
+	local, remote := netip.MustParseAddrPort(l.Local), netip.MustParseAddrPort(l.Remote)
+	if l.Errno != "" {
+		t.Errorf("TCP_CRYPT_NOCACHE: errno %q, want success", l.Errno)
+	}
+	if got := b.flushedConns(); len(got) != 1 || got[0] != [2]netip.AddrPort{local, remote} {
+		t.Errorf("the daemon flushed %v, want exactly %v -> %v", got, local, remote)
+	}
+	if l.ZeroErrno != "EINVAL" || l.ShortErrno != "EINVAL" || l.UnconnErrno != "ENOTCONN" {
+		t.Errorf("value 0: %s (want EINVAL), short optlen: %s (want EINVAL), unconnected: %s (want ENOTCONN)",
+			l.ZeroErrno, l.ShortErrno, l.UnconnErrno)
+	}
+
+	// Refusals from the daemon.
+	for _, tc := range []struct {
+		mode error
+		want string
+	}{{ctl.ErrForbidden, "EACCES"}, {ctl.ErrNotFound, "ENOENT"}} {
+		b.setMode(tc.mode)
+		if l := runProbe(t, path, "", "nocache", "127.0.0.1")["nocache"]; l.Errno != tc.want {
+			t.Errorf("daemon answers %v: errno %q, want %s", tc.mode, l.Errno, tc.want)
+		}
+	}
+	b.setMode(nil)
 }
 
 // TestControlAddress: tcpcrypt_setparam wins over $TCPCRYPT_CTL, which wins
@@ -505,8 +568,9 @@ func TestSocketErrnos(t *testing.T) {
 	}
 	s := runProbe(t, path, "", "setsockopt")["setsockopt"]
 	for i, e := range s.Errnos {
-		if e != "ENOPROTOOPT" {
-			t.Errorf("setsockopt option #%d: %s, want ENOPROTOOPT", i, e)
+		// TCP_CRYPT_NOCACHE (#6) is supported on a connected socket.
+		if want := map[bool]string{false: "ENOPROTOOPT", true: "ENOTCONN"}[i == 6]; e != want {
+			t.Errorf("setsockopt option #%d on an unconnected socket: %s, want %s", i, e, want)
 		}
 	}
 	// ENABLE (0) and SESSID (2) are supported (ENOTCONN: the socket is not

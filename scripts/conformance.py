@@ -19,7 +19,7 @@ import sys
 # Package names used in the evidence column -> directory in the repository.
 PKGS = {"engine": "engine", "eno": "eno", "crypto": "crypto", "packet": "packet", "nfq": "nfq",
         "rules": "rules", "ctl": "ctl", "e2e": "e2e", "daemon": "internal/daemon",
-        "ctlserver": "internal/ctlserver", "tcpcryptctl": "cmd/tcpcryptctl"}
+        "ctlserver": "internal/ctlserver", "tcpcryptctl": "cmd/tcpcryptctl", "libtcpcrypt": "libtcpcrypt"}
 
 E = "eno"
 C = "crypto"
@@ -134,7 +134,7 @@ M = {
     101: (C, "crypto.TestCachePassiveAndActive (one take per entry)"),
     102: (C, "crypto.TestCachePassiveAndActive"),
     103: (C, "crypto.TestResumeHalvesAndDirections"),
-    104: (D, "rule options noresume and nocache (engine.Options through engine.Config.Decide), and cache.flush by tuple (engine.FlushCache, ctl.Client.FlushCache, tcpcryptctl flush-cache): engine.TestControlsNoResume (fresh exchange at either end although a secret is cached), engine.TestControlsNoCache, engine.TestControlsFlushCache; daemon.TestMatcherDecide, daemon.TestBackendFlushCache, daemon.TestStateOptionsFormat; ctlserver.TestOps/cache.flush*, ctlserver.TestAuthorize, ctlserver.TestCacheFlushByOwner (an application may flush its own connection, no other), daemon.TestKernelSocketsAlive (the socket's owner from sock_diag), ctlserver.TestClientOverUnixSocket; tcpcryptctl.TestFlushCache, tcpcryptctl.TestRulesOptions; e2e.TestE2EResumeControls (two daemons: flushed, then fresh; noresume rule, fresh)"),
+    104: (D, "rule options noresume and nocache (engine.Options through engine.Config.Decide), and cache.flush by tuple (engine.FlushCache, ctl.Client.FlushCache, tcpcryptctl flush-cache): engine.TestControlsNoResume (fresh exchange at either end although a secret is cached), engine.TestControlsNoCache, engine.TestControlsFlushCache; daemon.TestMatcherDecide, daemon.TestBackendFlushCache, daemon.TestStateOptionsFormat; ctlserver.TestOps/cache.flush*, ctlserver.TestAuthorize, ctlserver.TestCacheFlushByOwner (an application may flush its own connection, no other), daemon.TestKernelSocketsAlive (the socket's owner from sock_diag), ctlserver.TestClientOverUnixSocket; tcpcryptctl.TestFlushCache, tcpcryptctl.TestRulesOptions; libtcpcrypt.TestNoCache (TCP_CRYPT_NOCACHE on a connected socket flushes exactly that connection); e2e.TestE2EResumeControls (two daemons: flushed, then fresh; noresume rule, fresh)"),
     105: (C, "crypto.TestSealOpenRoundTrip (ErrFrameTooLong past 65518 bytes)"),
     106: (G, "engine.TestScriptDataMapping, engine.TestSendMapping (frames kept and resent byte for byte)"),
     107: (G, "engine.TestScriptDataMapping (coalesced and split retransmissions)"),

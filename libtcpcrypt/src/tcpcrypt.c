@@ -493,7 +493,7 @@ static int read_line(int fd, char *buf, size_t cap, size_t *len, int64_t deadlin
 
 /* Asks the daemon for the session of local -> remote. Returns 0 with r
  * filled, or an errno. */
-static int query_once(const struct target *t, const char *local, const char *remote,
+static int query_once(const struct target *t, const char *op, const char *local, const char *remote,
 		      struct tcpcrypt_reply *r, int64_t deadline)
 {
 	char req[2 * ENDPOINT_MAX + 96];
@@ -502,8 +502,8 @@ static int query_once(const struct target *t, const char *local, const char *rem
 	size_t len = 0;
 
 	snprintf(req, sizeof req,
-		 "{\"v\":1,\"id\":1,\"op\":\"sessid\",\"args\":{\"local\":\"%s\",\"remote\":\"%s\"}}\n",
-		 local, remote);
+		 "{\"v\":1,\"id\":1,\"op\":\"%s\",\"args\":{\"local\":\"%s\",\"remote\":\"%s\"}}\n",
+		 op, local, remote);
 	if ((fd = dial(t, deadline, &e)) < 0)
 		return e;
 	if ((e = check_server(fd, t->unix_sock, deadline)) != 0) {
@@ -558,7 +558,7 @@ static int query(const char *local, const char *remote, struct tcpcrypt_reply *r
 	if ((e = parse_target(addr, &t)) != 0)
 		return e;
 	for (int asked = 0;; asked++) {
-		e = query_once(&t, local, remote, r, deadline);
+		e = query_once(&t, "sessid", local, remote, r, deadline);
 		if (e == ETIMEDOUT && asked > 0)
 			return EINPROGRESS; /* the deadline ended a later question */
 		if (e != EINPROGRESS)
@@ -571,6 +571,28 @@ static int query(const char *local, const char *remote, struct tcpcrypt_reply *r
 		sleep_ms((int)left);
 		pause = pause * 2 > PENDING_MAX_MS ? PENDING_MAX_MS : pause * 2;
 	}
+}
+
+/* flush asks the daemon to flush the resumption cache state of the
+ * connection local/remote ("cache.flush"). The reply reader is the sessid
+ * one: a successful reply has no session id (ENOENT with r->ok set), so
+ * success is told by r->ok. */
+static int flush(const char *local, const char *remote)
+{
+	char addr[CTL_ADDR_MAX];
+	struct target t;
+	struct tcpcrypt_reply r;
+	int e;
+
+	if ((e = current_addr(addr, sizeof addr)) != 0)
+		return e;
+	if ((e = parse_target(addr, &t)) != 0)
+		return e;
+	memset(&r, 0, sizeof r); /* query_once may fail before it reads a reply */
+	e = query_once(&t, "cache.flush", local, remote, &r, now_ms() + TCPCRYPT_CTL_TIMEOUT_MS);
+	if (r.ok && (e == 0 || e == ENOENT))
+		return 0;
+	return e;
 }
 
 /* ---- endpoints ---- */
@@ -721,13 +743,27 @@ API int tcpcrypt_getsockopt(int s, int level, int optname, void *optval, socklen
 
 API int tcpcrypt_setsockopt(int s, int level, int optname, const void *optval, socklen_t optlen)
 {
-	(void)s;
-	(void)level;
-	(void)optname;
-	(void)optval;
-	(void)optlen;
-	/* Policy is per port, in the daemon's rules; nothing is per socket. */
-	return fail(ENOPROTOOPT);
+	char local[ENDPOINT_MAX], remote[ENDPOINT_MAX];
+	int on, e;
+
+	/* Policy is per port, in the daemon's rules; the one thing a socket
+	 * can ask for is TCP_CRYPT_NOCACHE on its established connection: RFC
+	 * 8548 section 3.5's "flush cache state", which removes the secret the
+	 * connection used or created from the daemon's cache and caches none
+	 * from it later. (For new connections "do not cache" is the rule
+	 * option nocache.) */
+	if (level != IPPROTO_TCP || optname != TCP_CRYPT_NOCACHE)
+		return fail(ENOPROTOOPT);
+	if (optval == NULL || optlen < (socklen_t)sizeof(int))
+		return fail(EINVAL);
+	memcpy(&on, optval, sizeof on);
+	if (on == 0)
+		return fail(EINVAL); /* a flushed secret cannot come back */
+	if ((e = socket_endpoints(s, local, remote)) != 0)
+		return fail(e);
+	if ((e = flush(local, remote)) != 0)
+		return fail(e);
+	return 0;
 }
 
 API char *tcpcrypt_getsessid(char *remote_ip, uint16_t remote_port, char *local_ip, uint16_t local_port)

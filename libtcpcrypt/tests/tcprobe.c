@@ -13,6 +13,7 @@
  *   tcprobe udp                                  a connected UDP socket
  *   tcprobe sessid RIP RPORT LIP LPORT           tcpcrypt_getsessid() alone
  *   tcprobe setsockopt                           every option, set
+ *   tcprobe nocache HOST                         TCP_CRYPT_NOCACHE on a connection of its own
  *   tcprobe threads HOST N ITER                  N threads looking up at once
  *   tcprobe fork HOST                            a child looks up after fork()
  *   tcprobe cloexec HOST                         the flags of the control socket, mid-call
@@ -337,6 +338,34 @@ static int cmd_self(const char *host)
 	return 0;
 }
 
+/* nocache HOST: TCP_CRYPT_NOCACHE on a connection of its own, then with
+ * the value 0 and with a short optlen; and on an unconnected socket. */
+static int cmd_nocache(const char *host)
+{
+	struct sockaddr_storage la, ra;
+	socklen_t ll = sizeof la, rl = sizeof ra;
+	char lip[64], rip[64], local[80], remote[80];
+	uint16_t lport, rport;
+	int srv, c = self_pair(host, &srv), one = 1, zero = 0, e_one, e_zero, e_short, e_unconn;
+	int u = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (getsockname(c, (struct sockaddr *)&la, &ll) < 0 || getpeername(c, (struct sockaddr *)&ra, &rl) < 0)
+		die("endpoints");
+	endpoint(&la, lip, sizeof lip, &lport, local);
+	endpoint(&ra, rip, sizeof rip, &rport, remote);
+	e_one = tcpcrypt_setsockopt(c, IPPROTO_TCP, TCP_CRYPT_NOCACHE, &one, sizeof one) == 0 ? 0 : errno;
+	e_zero = tcpcrypt_setsockopt(c, IPPROTO_TCP, TCP_CRYPT_NOCACHE, &zero, sizeof zero) == 0 ? 0 : errno;
+	e_short = tcpcrypt_setsockopt(c, IPPROTO_TCP, TCP_CRYPT_NOCACHE, &one, 1) == 0 ? 0 : errno;
+	e_unconn = tcpcrypt_setsockopt(u, IPPROTO_TCP, TCP_CRYPT_NOCACHE, &one, sizeof one) == 0 ? 0 : errno;
+	printf("{\"event\":\"nocache\",\"local\":\"%s\",\"remote\":\"%s\",\"errno\":\"%s\",\"zero_errno\":\"%s\","
+	       "\"short_errno\":\"%s\",\"unconnected_errno\":\"%s\"}\n",
+	       local, remote, errname(e_one), errname(e_zero), errname(e_short), errname(e_unconn));
+	close(u);
+	close(c);
+	close(srv);
+	return 0;
+}
+
 static int cmd_unconnected(void)
 {
 	struct lookup l;
@@ -581,6 +610,8 @@ int main(int argc, char **argv)
 		return cmd_sessid(argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "setsockopt") == 0)
 		return cmd_setsockopt();
+	if (argc >= 2 && strcmp(argv[0], "nocache") == 0)
+		return cmd_nocache(argv[1]);
 	if (argc >= 4 && strcmp(argv[0], "threads") == 0)
 		return cmd_threads(argv[1], atoi(argv[2]), atoi(argv[3]));
 	if (argc >= 2 && strcmp(argv[0], "fork") == 0)

@@ -36,7 +36,7 @@ enum {
 
 	/* Non-standard options of the original implementation. */
 	TCP_CRYPT_RESET       = 100, /* not supported: ENOPROTOOPT */
-	TCP_CRYPT_NOCACHE     = 101, /* not supported: ENOPROTOOPT */
+	TCP_CRYPT_NOCACHE     = 101, /* set (int, nonzero) on a connected socket: flush its cache state */
 	TCP_CRYPT_NETSTAT     = 102  /* not supported: ENOPROTOOPT */
 };
 
