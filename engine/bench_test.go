@@ -132,38 +132,48 @@ func BenchmarkDecrypt(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%d", a.name, size), func(b *testing.B) {
 				s := benchScript(b, a.id)
 				pkt := s.cliSeg(cISN.Add(1), sISN.Add(1), packet.FlagACK|packet.FlagPSH, ackOpts, pattern(size, 0))
-				wire := make([][]byte, 0, 2*batch)
+				// wire[k] holds what segment k became on the wire.
+				wire := make([][][]byte, batch)
 				sack := s.srvSeg(sISN.Add(1), cISN.Add(1), packet.FlagACK, ackOpts, nil)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i += batch {
 					b.StopTimer()
-					wire = wire[:0]
-					for k := 0; k < min(batch, b.N-i); k++ {
+					n := min(batch, b.N-i)
+					for k := 0; k < n; k++ {
 						setSeq(pkt, cISN.Add(1+seq.Size((i+k)*size)))
 						r := s.a.Process(pkt, Outbound)
 						// A GSO-sized segment grows past 64 KiB with its
 						// frames: the rest went out as extra segments.
-						wire = append(wire, r.Packet)
-						wire = append(wire, r.ToPeer...)
+						wire[k] = append(append(wire[k][:0], r.Packet), r.ToPeer...)
 					}
 					s.ackAll()
 					b.StartTimer()
-					for _, w := range wire {
-						r := s.b.Process(w, Inbound)
-						if r.Verdict == Accept {
-							b.Fatalf("verdict %v", r.Verdict)
+					for k := 0; k < n; k++ {
+						for _, w := range wire[k] {
+							r := s.b.Process(w, Inbound)
+							if r.Verdict == Accept {
+								b.Fatalf("verdict %v", r.Verdict)
+							}
+							recycle(s.b, r)
 						}
-						recycle(s.b, r)
+						// The server's stack acknowledges every second
+						// segment, as Linux does for full-sized ones
+						// (the namespace benchmark sees 0.57 to 1 ACK
+						// per data segment); the engine translates each
+						// ACK and lets go of the plaintext it covers.
+						if k%2 == 1 || k == n-1 {
+							setAck(sack, cISN.Add(1+seq.Size((i+k+1)*size)))
+							recycle(s.b, s.b.Process(sack, Outbound))
+						}
 					}
 					b.StopTimer()
-					for _, w := range wire {
-						s.a.Recycle(w)
+					for k := 0; k < n; k++ {
+						for _, w := range wire[k] {
+							s.a.Recycle(w)
+						}
 					}
-					// The server stack acknowledges what it got.
-					setAck(sack, cISN.Add(1+seq.Size(min(i+batch, b.N)*size)))
-					recycle(s.b, s.b.Process(sack, Outbound))
 					b.StartTimer()
 				}
 			})
