@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tcpcryptd/tcpcrypt/ctl"
+	"github.com/tcpcryptd/tcpcrypt/internal/daemon"
 	"github.com/tcpcryptd/tcpcrypt/internal/netns"
 	"github.com/tcpcryptd/tcpcrypt/internal/syncbuf"
 	"github.com/tcpcryptd/tcpcrypt/rules"
@@ -65,6 +66,7 @@ func daemonBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	daemon.RunTestHelper() // a child process of a test, when asked to be one
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
