@@ -715,16 +715,7 @@ func startFakeServer(t *testing.T, uid *uint32) []string {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	// The test binary lives in a directory only its owner may enter: run
-	// a copy another user can execute.
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "fakeserver")
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := testenv.SelfCopy(t, dir)
 	path := filepath.Join(dir, "ctl")
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), fakeServerEnv+"="+path)

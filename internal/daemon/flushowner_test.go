@@ -103,16 +103,7 @@ func TestCacheFlushOwnerKernel(t *testing.T) {
 	go func() { done <- srv.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	// The test binary sits in a directory only root may enter: run a
-	// copy nobody can execute.
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "helper")
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := testenv.SelfCopy(t, dir)
 	flushAsNobody := func(c net.Conn) string {
 		t.Helper()
 		k := tuple(c)

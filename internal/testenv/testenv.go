@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -49,4 +50,22 @@ func LookPath(t testing.TB, tool, hint string) string {
 		Skip(t, "%s not installed (%s): %v", tool, hint, err)
 	}
 	return p
+}
+
+// SelfCopy copies the running test binary into dir, executable by every
+// user, and returns the copy's path: the binary itself lives in a build
+// directory only its owner may enter, so a test that runs it as another
+// user (with SysProcAttr.Credential) runs the copy. dir must be one that
+// user can enter.
+func SelfCopy(t testing.TB, dir string) string {
+	t.Helper()
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(os.Args[0]))
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }

@@ -4,9 +4,10 @@
  * new control connection (SOCK_CLOEXEC, non-blocking), sends one "sessid"
  * request, reads one reply line of bounded size with poll() against one
  * deadline for the whole call, and closes; while the answer is that the key
- * exchange is still running, it asks again within the same deadline. Nothing survives a call except the
- * control address set by tcpcrypt_setparam(), which is guarded by a mutex
- * (with fork handlers, so a child never inherits it locked).
+ * exchange is still running, it asks again within the same deadline. Nothing
+ * survives a call except the control address set by tcpcrypt_setparam(),
+ * which is guarded by a mutex (with fork handlers, so a child never inherits
+ * it locked).
  */
 #define _GNU_SOURCE
 #include <tcpcrypt/tcpcrypt.h>
@@ -491,8 +492,20 @@ static int read_line(int fd, char *buf, size_t cap, size_t *len, int64_t deadlin
 	}
 }
 
-/* Asks the daemon for the session of local -> remote. Returns 0 with r
- * filled, or an errno. */
+/* current_target resolves the control address in force now. */
+static int current_target(struct target *t)
+{
+	char addr[CTL_ADDR_MAX];
+	int e;
+
+	if ((e = current_addr(addr, sizeof addr)) != 0)
+		return e;
+	return parse_target(addr, t);
+}
+
+/* query_once sends one request op about local -> remote to the server at t,
+ * after checking who serves it, and reads the reply into r. Returns what
+ * tcpcrypt_reply_parse returns, or the errno of a failed step. */
 static int query_once(const struct target *t, const char *op, const char *local, const char *remote,
 		      struct tcpcrypt_reply *r, int64_t deadline)
 {
@@ -546,16 +559,13 @@ static int query_once(const struct target *t, const char *op, const char *local,
  * the daemon last said: EINPROGRESS. */
 static int query(const char *local, const char *remote, struct tcpcrypt_reply *r)
 {
-	char addr[CTL_ADDR_MAX];
 	struct target t;
 	int64_t deadline = now_ms() + TCPCRYPT_CTL_TIMEOUT_MS;
 	int64_t left;
 	int pause = PENDING_FIRST_MS;
 	int e;
 
-	if ((e = current_addr(addr, sizeof addr)) != 0)
-		return e;
-	if ((e = parse_target(addr, &t)) != 0)
+	if ((e = current_target(&t)) != 0)
 		return e;
 	for (int asked = 0;; asked++) {
 		e = query_once(&t, "sessid", local, remote, r, deadline);
@@ -579,14 +589,11 @@ static int query(const char *local, const char *remote, struct tcpcrypt_reply *r
  * success is told by r->ok. */
 static int flush(const char *local, const char *remote)
 {
-	char addr[CTL_ADDR_MAX];
 	struct target t;
 	struct tcpcrypt_reply r;
 	int e;
 
-	if ((e = current_addr(addr, sizeof addr)) != 0)
-		return e;
-	if ((e = parse_target(addr, &t)) != 0)
+	if ((e = current_target(&t)) != 0)
 		return e;
 	memset(&r, 0, sizeof r); /* query_once may fail before it reads a reply */
 	e = query_once(&t, "cache.flush", local, remote, &r, now_ms() + TCPCRYPT_CTL_TIMEOUT_MS);
