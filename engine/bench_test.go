@@ -69,9 +69,11 @@ func BenchmarkEncrypt(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%d", a.name, size), func(b *testing.B) {
 				s := benchScript(b, a.id)
 				pkt := s.cliSeg(cISN.Add(1), sISN.Add(1), packet.FlagACK|packet.FlagPSH, ackOpts, pattern(size, 0))
+				pace := newAEADPace(b, a.id, false)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
 				b.ResetTimer()
+				pace.begin()
 				for i := 0; i < b.N; i++ {
 					setSeq(pkt, cISN.Add(1+seq.Size(i*size)))
 					r := s.a.Process(pkt, Outbound)
@@ -81,8 +83,10 @@ func BenchmarkEncrypt(b *testing.B) {
 					recycle(s.a, r)
 					if i%32 == 31 {
 						s.ackAll()
+						pace.end(32 * size)
 					}
 				}
+				pace.report()
 			})
 		}
 	}
@@ -102,9 +106,11 @@ func BenchmarkEncryptInFlight(b *testing.B) {
 				ack := s.srvSeg(sISN.Add(1+init2Len), 0, packet.FlagACK, ackOpts, nil)
 				f := s.a.tab.flows[flowKey{local: s.cli, remote: s.srv}]
 				var ends [inFlight]uint64
+				pace := newAEADPace(b, a.id, false)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
 				b.ResetTimer()
+				pace.begin()
 				for i := 0; i < b.N; i++ {
 					setSeq(pkt, cISN.Add(1+seq.Size(i*size)))
 					r := s.a.Process(pkt, Outbound)
@@ -117,7 +123,11 @@ func BenchmarkEncryptInFlight(b *testing.B) {
 						recycle(s.a, s.a.Process(ack, Inbound))
 					}
 					ends[i%inFlight] = f.snd.cNext
+					if i%32 == 31 {
+						pace.end(32 * size)
+					}
 				}
+				pace.report()
 			})
 		}
 	}
@@ -135,6 +145,7 @@ func BenchmarkDecrypt(b *testing.B) {
 				// wire[k] holds what segment k became on the wire.
 				wire := make([][][]byte, batch)
 				sack := s.srvSeg(sISN.Add(1), cISN.Add(1), packet.FlagACK, ackOpts, nil)
+				pace := newAEADPace(b, a.id, true)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -150,6 +161,7 @@ func BenchmarkDecrypt(b *testing.B) {
 					}
 					s.ackAll()
 					b.StartTimer()
+					pace.begin()
 					for k := 0; k < n; k++ {
 						for _, w := range wire[k] {
 							r := s.b.Process(w, Inbound)
@@ -168,6 +180,7 @@ func BenchmarkDecrypt(b *testing.B) {
 							recycle(s.b, s.b.Process(sack, Outbound))
 						}
 					}
+					pace.end(n * size)
 					b.StopTimer()
 					for k := 0; k < n; k++ {
 						for _, w := range wire[k] {
@@ -176,6 +189,7 @@ func BenchmarkDecrypt(b *testing.B) {
 					}
 					b.StartTimer()
 				}
+				pace.report()
 			})
 		}
 	}

@@ -141,8 +141,8 @@ func Rebuild(dst []byte, p *Packet, opts []byte, payload []byte) ([]byte, error)
 	t := TCP(pkt[ipLen:])
 	copy(t, p.TCP[:TCPHeaderLen])
 	copy(t[TCPHeaderLen:], opts)
-	copy(t[TCPHeaderLen+len(opts):], payload)
-	t[tcpDataOff] = byte((TCPHeaderLen+len(opts))/4)<<4 | t[tcpDataOff]&0x0f
+	hl := TCPHeaderLen + len(opts)
+	t[tcpDataOff] = byte(hl/4)<<4 | t[tcpDataOff]&0x0f
 	if p.Version == 4 {
 		binary.BigEndian.PutUint16(ip[ipv4TotalLen:], uint16(ipLen+tcpLen))
 		binary.BigEndian.PutUint16(ip[ipv4Checksum:], 0)
@@ -151,8 +151,10 @@ func Rebuild(dst []byte, p *Packet, opts []byte, payload []byte) ([]byte, error)
 		binary.BigEndian.PutUint16(ip[ipv6PayloadLen:], uint16(tcpLen))
 	}
 	t.SetChecksum(0)
-	s := PseudoHeaderSum(p.Src, p.Dst, ProtoTCP, tcpLen)
-	t.SetChecksum(Checksum(t, s))
+	// The header's length is a multiple of 4, so its sum chains into the
+	// payload's, which is taken while the payload is copied in.
+	s := Sum(t[:hl], PseudoHeaderSum(p.Src, p.Dst, ProtoTCP, tcpLen))
+	t.SetChecksum(^fold(CopySum(t[hl:], payload, s)))
 	return dst, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"unsafe"
 )
 
 // The Internet checksum (RFC 1071) is the ones' complement of the ones'
@@ -18,38 +19,79 @@ import (
 // the last piece may have an odd length (an odd piece is padded as if it
 // ended the data).
 //
-// The bulk is summed as native little-endian 64-bit words in two
-// independent carry chains (no byte swap per word, two additions per
-// cycle). The ones' complement sum does not depend on byte order except for
-// a swap of the two bytes of the result (RFC 1071 §2(B)), which is undone
-// once, after folding.
+// The bulk (whole 64-byte blocks) is summed as native little-endian words
+// (by bulkSum: AVX2 where the CPU has it, otherwise 64-bit words in two
+// independent carry chains), without a byte swap per word. The ones'
+// complement sum does not depend on byte order except for a swap of the two
+// bytes of the result (RFC 1071 §2(B)), which is undone once, after folding.
 func Sum(b []byte, initial uint32) uint32 {
 	var s uint64
 	if len(b) >= 64 {
-		var a0, a1, c0, c1 uint64
-		for len(b) >= 64 {
-			a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[0:]), c0)
-			a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[8:]), c1)
-			a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[16:]), c0)
-			a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[24:]), c1)
-			a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[32:]), c0)
-			a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[40:]), c1)
-			a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[48:]), c0)
-			a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[56:]), c1)
-			b = b[64:]
-		}
-		var c uint64
-		a0, c = bits.Add64(a0, a1, c0)
-		a0, c = bits.Add64(a0, c1, c)
-		a0, c = bits.Add64(a0, 0, c)
-		a0 += c // cannot overflow: an add with carry out leaves a0 < 2^64-1
-		// Fold 64 -> 16 bits (2^16 ≡ 1 mod 0xffff), then swap back.
-		a0 = a0&0xffffffff + a0>>32
-		a0 = a0&0xffffffff + a0>>32
-		a0 = a0&0xffff + a0>>16
-		a0 = a0&0xffff + a0>>16
-		s = uint64(bits.ReverseBytes16(uint16(a0)))
+		v, n := bulkSum(b)
+		s = uint64(bits.ReverseBytes16(fold64(v)))
+		b = b[n:]
 	}
+	return sumTail(b, initial, s)
+}
+
+// CopySum copies src into dst, which must be at least as long, and returns
+// Sum(src, initial): the checksum is taken in the same pass as the copy, so
+// the bytes are read once. Overlapping slices are copied as by copy.
+func CopySum(dst, src []byte, initial uint32) uint32 {
+	dst = dst[:len(src)]
+	if len(src) < 64 || overlap(dst, src) {
+		copy(dst, src)
+		return Sum(dst, initial) // dst now holds what src held
+	}
+	v, n := bulkCopySum(dst, src)
+	copy(dst[n:], src[n:])
+	return sumTail(src[n:], initial, uint64(bits.ReverseBytes16(fold64(v))))
+}
+
+// overlap reports whether a and b, both non-empty, share memory.
+func overlap(a, b []byte) bool {
+	pa := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	pb := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
+}
+
+// bulkSumGeneric is bulkSum without vector instructions: the 64-byte
+// blocks of b as little-endian 64-bit words in two carry chains, the
+// carries added back at the end (2^64 ≡ 1 mod 0xffff).
+func bulkSumGeneric(b []byte) (v uint64, n int) {
+	var a0, a1, c0, c1 uint64
+	for len(b) >= 64 {
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[0:]), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[8:]), c1)
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[16:]), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[24:]), c1)
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[32:]), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[40:]), c1)
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[48:]), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[56:]), c1)
+		b = b[64:]
+		n += 64
+	}
+	var c uint64
+	a0, c = bits.Add64(a0, a1, c0)
+	a0, c = bits.Add64(a0, c1, c)
+	a0, c = bits.Add64(a0, 0, c)
+	return a0 + c, n // cannot overflow: an add with carry out leaves a0 < 2^64-1
+}
+
+// fold64 reduces v modulo 0xffff with end-around carries to 16 bits (0
+// only for v == 0), as folding a ones' complement sum does.
+func fold64(v uint64) uint16 {
+	v = v&0xffffffff + v>>32
+	v = v&0xffffffff + v>>32
+	v = v&0xffff + v>>16
+	v = v&0xffff + v>>16
+	return uint16(v)
+}
+
+// sumTail adds the bytes after the bulk, b, as big-endian words, and the
+// folded, byte-swapped bulk sum s to initial.
+func sumTail(b []byte, initial uint32, s uint64) uint32 {
 	acc := uint64(initial)
 	var carry uint64
 	for len(b) >= 8 {
