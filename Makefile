@@ -13,7 +13,7 @@ all: build
 build:
 	$(GO) build $(PKGS)
 
-# The whole suite: formatting, vet, staticcheck, the conformance table's citations (and, where
+# The whole suite: formatting, vet (also of the portable checksum loops, build tag nosimd), staticcheck, the conformance table's citations (and, where
 # the protocol digest is at ../shared, that the table is current), then every test with the
 # race detector.
 # Root-only tests (namespaces, nftables) skip themselves with a message when not root;
@@ -29,6 +29,7 @@ unit:
 lint:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags nosimd ./packet/
 	$(GO) tool staticcheck $(PKGS)
 	cd deploy && $(GO) vet ./... && $(GO) tool -modfile=../go.mod staticcheck ./...
 	python3 scripts/conformance.py --check $(wildcard ../shared/spec/tcpcrypt-rfc-digest.md)
